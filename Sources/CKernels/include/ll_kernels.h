@@ -1,0 +1,52 @@
+#ifndef LL_KERNELS_H
+#define LL_KERNELS_H
+// Element-wise and row-wise float kernels for LatentLens. Each has a portable version
+// and, on x86-64, an AVX2/FMA/F16C clone picked at load time (target_clones), so the
+// binary runs on any x86-64 CPU and is fast on the ones it will meet.
+// All sizes are element counts; rows are contiguous with the given row stride == width.
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- dtype conversion
+void ll_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void ll_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+void ll_f32_to_f16(const float *src, uint16_t *dst, size_t n);   // round to nearest even
+void ll_f32_to_bf16(const float *src, uint16_t *dst, size_t n);  // round to nearest even
+
+// ---- transcendental helpers (vectorisable, ~1-2 ulp exp; erf abs error < 2e-7)
+float ll_expf(float x);
+float ll_erff(float x);
+
+// ---- row kernels
+/// out[r,:] = x[r,:] / sqrt(mean(x[r,:]^2) + eps) * w. out may alias x.
+void ll_rmsnorm(const float *x, const float *w, float *out, size_t rows, size_t d, float eps);
+/// out[r,:] = (x - mean) / sqrt(var + eps) * w + b (biased variance). out may alias x.
+void ll_layernorm(const float *x, const float *w, const float *b, float *out, size_t rows, size_t d, float eps);
+/// In place: x[r, :n] = softmax(scale * x[r, :n]) for rows with stride ld. Entries at
+/// column >= valid[r] (when valid != NULL) are set to zero and excluded.
+void ll_softmax_rows(float *x, size_t rows, size_t n, size_t ld, float scale, const int32_t *valid);
+/// out = silu(gate) * up, element-wise.
+void ll_silu_mul(const float *gate, const float *up, float *out, size_t n);
+/// GEGLU on rows of width 2*half: out[r, j] = u[r, j] * gelu_erf(u[r, half + j]).
+void ll_geglu(const float *u, float *out, size_t rows, size_t half);
+/// a += b
+void ll_add(float *a, const float *b, size_t n);
+/// a += b (b broadcast over rows): a[r, :] += b[:]
+void ll_add_row_bias(float *a, const float *b, size_t rows, size_t d);
+/// sum of squares
+double ll_sumsq(const float *x, size_t n);
+/// y += alpha * x
+void ll_axpy(float alpha, const float *x, float *y, size_t n);
+/// dot product with an f16 vector: sum_i f16(a[i]) * b[i]
+float ll_dot_f16(const uint16_t *a, const float *b, size_t n);
+/// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
+void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic seconds.
+@inline(__always)
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Measurements of this machine's limits, taken in the same run as the workload so that
+/// ratios stay meaningful on a shared host.
+public enum MachineLimits {
+    /// Best GFLOP/s of `C = A·B` at m×n×k over several timed repetitions of at least
+    /// `seconds` in total (best of the repetitions, since a shared VM only ever slows down).
+    public static func sgemmGFLOPS(m: Int, n: Int, k: Int, seconds: Double = 1.0) -> Double {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+        for i in 0..<(m * k) { a[i] = Float(i % 17) * 0.01 }
+        for i in 0..<(k * n) { b[i] = Float(i % 13) * 0.01 }
+        gemm(transB: false, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        let flop = 2.0 * Double(m) * Double(n) * Double(k)
+        var best = 0.0
+        let start = monotonicSeconds()
+        while monotonicSeconds() - start < seconds {
+            let t0 = monotonicSeconds()
+            var iters = 0
+            repeat {
+                a[iters & 1023] = Float(iters & 3)   // defeat hoisting
+                gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+                iters += 1
+            } while monotonicSeconds() - t0 < 0.1
+            best = max(best, flop * Double(iters) / (monotonicSeconds() - t0) / 1e9)
+        }
+        return best
+    }
+
+    /// Best memcpy bandwidth in GB/s (bytes read + bytes written) over `bytes`-sized buffers.
+    public static func memcpyGBps(bytes: Int = 256 << 20, seconds: Double = 0.5) -> Double {
+        let src = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let dst = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { src.deallocate(); dst.deallocate() }
+        memset(src, 1, bytes)
+        memset(dst, 0, bytes)
+        var best = 0.0
+        let start = monotonicSeconds()
+        repeat {
+            let t0 = monotonicSeconds()
+            memcpy(dst, src, bytes)
+            best = max(best, 2.0 * Double(bytes) / (monotonicSeconds() - t0) / 1e9)
+        } while monotonicSeconds() - start < seconds
+        return best
+    }
+
+    /// Best read-only bandwidth in GB/s (summing a large float array).
+    public static func readGBps(bytes: Int = 256 << 20, seconds: Double = 0.5) -> Double {
+        let n = bytes / 4
+        let a = FloatBuffer(count: n)
+        for i in stride(from: 0, to: n, by: 1024) { a[i] = 1 }
+        var best = 0.0
+        var sink = 0.0
+        let start = monotonicSeconds()
+        repeat {
+            let t0 = monotonicSeconds()
+            sink += Double(Kernels.norm(a.pointer, count: n))
+            best = max(best, Double(bytes) / (monotonicSeconds() - t0) / 1e9)
+        } while monotonicSeconds() - start < seconds
+        if sink < 0 { print(sink) }
+        return best
+    }
+
+    /// Peak resident set size of this process in bytes.
+    public static func peakRSSBytes() -> Int {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return u.ru_maxrss * 1024
+    }
+}
+
+/// Percentiles of a sample (nearest-rank).
+public func percentile(_ xs: [Double], _ p: Double) -> Double {
+    guard !xs.isEmpty else { return .nan }
+    let s = xs.sorted()
+    let rank = max(0, min(s.count - 1, Int((p / 100 * Double(s.count)).rounded(.up)) - 1))
+    return s[rank]
+}

@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Owned, 64-byte aligned, zero-initialised `Float` storage.
+///
+/// Activation and scratch buffers are allocated once and reused: the forward pass
+/// itself never allocates (see `Workspace` in LensModel).
+public final class FloatBuffer: @unchecked Sendable {
+    /// Number of floats.
+    public let count: Int
+    /// Start of the storage; valid for the lifetime of the buffer.
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` floats, all zero.
+    public init(count: Int) {
+        precondition(count >= 0, "negative buffer size")
+        self.count = count
+        var raw: UnsafeMutableRawPointer?
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes")
+        }
+        memset(raw, 0, bytes)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// Copies an array.
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { pointer.update(from: base, count: values.count) }
+        }
+    }
+
+    deinit { free(pointer) }
+
+    /// A copy of the contents.
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    /// Sets every element to zero.
+    public func zero() { memset(pointer, 0, count * MemoryLayout<Float>.stride) }
+
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+}
+
+/// A growable scratch buffer: `reserve(n)` returns a pointer to at least `n` floats,
+/// reallocating only when the request exceeds what it already holds.
+public final class ScratchBuffer: @unchecked Sendable {
+    private var storage: FloatBuffer
+
+    public init(count: Int = 0) { storage = FloatBuffer(count: count) }
+
+    /// Capacity in floats.
+    public var capacity: Int { storage.count }
+
+    /// A pointer to at least `count` floats (contents unspecified after growth).
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if count > storage.count { storage = FloatBuffer(count: count) }
+        return storage.pointer
+    }
+}

@@ -1,0 +1,78 @@
+import CBLAS
+
+/// Which implementation multiplies matrices. `.naive` is a plain triple loop kept as an
+/// independent check of the BLAS path (tests require both to agree).
+public enum GemmBackend: String, Sendable, CaseIterable {
+    case blas
+    case naive
+}
+
+/// Row-major general matrix multiply: `C[m×n] = alpha · op(A) · op(B) + beta · C`,
+/// where `op(A)` is `m×k` and `op(B)` is `k×n`. Leading dimensions are row strides.
+@inline(__always)
+public func gemm(
+    transA: Bool = false, transB: Bool = false,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    backend: GemmBackend = .blas
+) {
+    if m == 0 || n == 0 { return }
+    switch backend {
+    case .blas:
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    case .naive:
+        naiveGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+/// Reference triple loop, accumulating in Double. Slow; for tests only.
+public func naiveGemm(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                let av = transA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                s += Double(av) * Double(bv)
+            }
+            let prior = beta == 0 ? 0 : beta * c[i * ldc + j]
+            c[i * ldc + j] = alpha * Float(s) + prior
+        }
+    }
+}
+
+/// `y = x · Wᵀ` for row-major `x [rows, inFeatures]` and a PyTorch-layout weight
+/// `W [outFeatures, inFeatures]`; `beta = 1` accumulates into `y`.
+@inline(__always)
+public func linear(
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+    weight: UnsafePointer<Float>, outFeatures: Int,
+    into y: UnsafeMutablePointer<Float>, beta: Float = 0,
+    backend: GemmBackend = .blas
+) {
+    gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+         a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures,
+         backend: backend)
+}
+
+/// OpenBLAS threading and identity.
+public enum BLAS {
+    /// Sets the number of threads OpenBLAS uses for one call.
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// Threads OpenBLAS uses now.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+    /// Kernel family OpenBLAS picked for this CPU (e.g. "Zen", "Haswell").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// Build configuration string of the linked OpenBLAS.
+    public static var config: String { String(cString: openblas_get_config()) }
+}

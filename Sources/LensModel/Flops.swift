@@ -1,0 +1,26 @@
+/// Floating-point operation counts of one forward pass (multiply-add = 2 FLOPs), for
+/// benchmarks that report achieved GFLOP/s.
+public enum FlopCount {
+    /// Decoder FLOPs for one sequence of `n` tokens: projections, attention scores and
+    /// weighted sums, SwiGLU MLP.
+    public static func decoder(_ c: DecoderConfig, length n: Int) -> Double {
+        let d = Double(c.hiddenSize), qd = Double(c.numAttentionHeads * c.headDim), kvd = Double(c.numKeyValueHeads * c.headDim)
+        let f = Double(c.intermediateSize), nn = Double(n)
+        let perTokenLinear = 2 * (d * qd + 2 * d * kvd + qd * d + 3 * d * f)
+        let attention = 2 * 2 * Double(c.numAttentionHeads) * nn * nn * Double(c.headDim)
+        return Double(c.numHiddenLayers) * (nn * perTokenLinear + attention)
+    }
+
+    /// Latent-block FLOPs for `n` tokens (the latents' K/V are computed once per model, not here).
+    public static func latent(_ l: LatentAttentionConfig, length n: Int) -> Double {
+        let d = Double(l.latentDim), inner = Double(l.innerDim), ff = Double(l.feedForwardDim)
+        let perToken = 2 * d * inner + 2 * 2 * Double(l.numCrossHeads * l.numLatents * l.crossDimHead)
+            + 2 * inner * d + 2 * d * 2 * ff + 2 * ff * d
+        return Double(n) * perToken
+    }
+
+    /// Whole model, one sequence.
+    public static func forward(_ c: ModelConfig, length n: Int, latent: Bool = true) -> Double {
+        decoder(c.decoder, length: n) + (latent && c.latent != nil ? self.latent(c.latent!, length: n) : 0)
+    }
+}

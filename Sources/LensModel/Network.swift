@@ -1,0 +1,243 @@
+import Foundation
+import LensMath
+
+/// Attention mask of the decoder, chosen per call.
+public enum AttentionMask: String, Sendable, CaseIterable, Codable {
+    /// Padding only: every token attends every token (NV-Embed).
+    case bidirectional
+    /// Token i attends tokens 0…i (the pretrained LLM's mask).
+    case causal
+}
+
+/// How token states become one vector.
+public enum Pooling: String, Sendable, CaseIterable, Codable, Comparable {
+    /// NV-Embed's latent-attention block, then the masked mean.
+    case latent
+    /// Masked mean of the decoder's last hidden states.
+    case mean
+    /// The decoder state at the last non-pad position.
+    case eos
+
+    public static func < (a: Pooling, b: Pooling) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// Token sequences packed end to end: sequence `s` is `ids[offsets[s] ..< offsets[s] + lengths[s]]`.
+/// Equivalent to a right-padded batch with positions 0…L−1 per row: pad positions never
+/// influence real ones (they are masked as keys, and nothing pools them), so they are
+/// simply not computed.
+public struct PackedBatch: Sendable {
+    public private(set) var ids: [Int32] = []
+    public private(set) var offsets: [Int] = []
+    public private(set) var lengths: [Int] = []
+
+    public init() {}
+    public init(_ sequences: [[Int32]]) { for s in sequences { append(s) } }
+
+    public mutating func append(_ seq: [Int32]) {
+        offsets.append(ids.count)
+        lengths.append(seq.count)
+        ids += seq
+    }
+
+    public var count: Int { lengths.count }
+    public var totalTokens: Int { ids.count }
+    public var maxLength: Int { lengths.max() ?? 0 }
+}
+
+/// Reusable activation buffers: sized on first use and grown only when a batch needs more.
+public final class Workspace: @unchecked Sendable {
+    let h = ScratchBuffer(), x = ScratchBuffer(), q = ScratchBuffer(), k = ScratchBuffer(), v = ScratchBuffer()
+    let attn = ScratchBuffer(), gate = ScratchBuffer(), up = ScratchBuffer(), scores = ScratchBuffer()
+    let last = ScratchBuffer(), lq = ScratchBuffer(), lo = ScratchBuffer(), lscores = ScratchBuffer()
+    let ly = ScratchBuffer(), lx = ScratchBuffer(), u = ScratchBuffer(), g = ScratchBuffer()
+    let weightScratch = ScratchBuffer()
+    var ropeCos: [Float] = [], ropeSin: [Float] = []
+    var ropeLength = 0
+    var causalValid: [Int32] = []
+
+    public init() {}
+
+    /// cos/sin tables [positions, headDim/2] in float64 arithmetic, rounded to float32.
+    func ensureRope(length: Int, headDim: Int, theta: Double) {
+        if length <= ropeLength { return }
+        let half = headDim / 2
+        let n = max(length, 2 * ropeLength, 64)
+        ropeCos = [Float](repeating: 0, count: n * half)
+        ropeSin = [Float](repeating: 0, count: n * half)
+        for i in 0..<half {
+            let invFreq = 1.0 / pow(theta, Double(2 * i) / Double(headDim))
+            for p in 0..<n {
+                let a = Double(p) * invFreq
+                ropeCos[p * half + i] = Float(cos(a))
+                ropeSin[p * half + i] = Float(sin(a))
+            }
+        }
+        ropeLength = n
+        causalValid = (1...n).map { Int32($0) }
+    }
+}
+
+/// What one forward pass leaves behind (pointers into the workspace, valid until the next pass).
+public struct ForwardResult {
+    /// Decoder output after the final RMSNorm [T, d].
+    public let hidden: UnsafePointer<Float>
+    /// Latent-attention block output [T, d] (nil without a latent block).
+    public let latentHidden: UnsafePointer<Float>?
+    /// Latent-attention probabilities [H, T, nLat] when requested.
+    public let latentProbabilities: UnsafePointer<Float>?
+    public let tokens: Int
+}
+
+/// The NV-Embed network: a Mistral decoder (no KV cache, no LM head) and the
+/// latent-attention block. Implements docs/nvembed.md §2–3; every step is checked
+/// against scripts/reference.py.
+public final class EmbeddingNetwork: @unchecked Sendable {
+    public let weights: ModelWeights
+    public var config: ModelConfig { weights.config }
+    /// The latents' keys and values, computed once per model: [nLat, H·dh] each.
+    let latentK: FloatBuffer?
+    let latentV: FloatBuffer?
+
+    public init(weights: ModelWeights) {
+        self.weights = weights
+        if let lw = weights.latent, let lc = weights.config.latent {
+            // c = LN_ctx(latents); [K | V] = c · to_kvᵀ; K is the first half of the outputs.
+            let n = lc.numLatents, dc = lc.hiddenDim, inner = lc.innerDim
+            let scratch = ScratchBuffer()
+            let c = FloatBuffer(count: n * dc)
+            Kernels.layerNorm(lw.latents.floats(scratch), weight: lw.contextNormW.floats(scratch), bias: lw.contextNormB.floats(ScratchBuffer()),
+                              into: c.pointer, rows: n, width: dc, eps: 1e-5)
+            let kv = FloatBuffer(count: n * 2 * inner)
+            linear(c.pointer, rows: n, inFeatures: dc, weight: lw.toKV.floats(scratch), outFeatures: 2 * inner, into: kv.pointer)
+            let kb = FloatBuffer(count: n * inner), vb = FloatBuffer(count: n * inner)
+            for r in 0..<n {
+                kb.pointer.advanced(by: r * inner).update(from: kv.pointer + r * 2 * inner, count: inner)
+                vb.pointer.advanced(by: r * inner).update(from: kv.pointer + r * 2 * inner + inner, count: inner)
+            }
+            latentK = kb
+            latentV = vb
+        } else {
+            latentK = nil
+            latentV = nil
+        }
+    }
+
+    /// Runs the decoder (and the latent block when the model has one and `latent` is true).
+    public func forward(_ batch: PackedBatch, mask: AttentionMask, latent: Bool = true,
+                        keepLatentProbabilities: Bool = false, backend: GemmBackend = .blas,
+                        workspace ws: Workspace) -> ForwardResult {
+        let dc = config.decoder
+        let T = batch.totalTokens
+        let d = dc.hiddenSize, hd = dc.headDim, nH = dc.numAttentionHeads, nKV = dc.numKeyValueHeads
+        let qd = nH * hd, kvd = nKV * hd, f = dc.intermediateSize
+        let group = nH / nKV
+        let maxLen = batch.maxLength
+        ws.ensureRope(length: maxLen, headDim: hd, theta: dc.ropeTheta)
+        let wsc = ws.weightScratch
+
+        let h = ws.h.reserve(T * d), x = ws.x.reserve(T * d)
+        let q = ws.q.reserve(T * qd), k = ws.k.reserve(T * kvd), v = ws.v.reserve(T * kvd)
+        let attn = ws.attn.reserve(T * qd)
+        let gate = ws.gate.reserve(T * f), up = ws.up.reserve(T * f)
+        let scores = ws.scores.reserve(maxLen * maxLen)
+        let last = ws.last.reserve(T * d)
+
+        // 1. Embedding lookup.
+        for t in 0..<T { weights.embedTokens.copyRow(Int(batch.ids[t]), into: h + t * d) }
+
+        let scale = 1 / Float(hd).squareRoot()
+        for layer in weights.layers {
+            // 2. x = RMSNorm(h); q, k, v projections.
+            Kernels.rmsNorm(h, weight: layer.inputNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
+            linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: q, backend: backend)
+            linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: k, backend: backend)
+            linear(x, rows: T, inFeatures: d, weight: layer.wv.floats(wsc), outFeatures: kvd, into: v, backend: backend)
+            // 3. RoPE (rotate-half) on q and k, positions 0…n−1 per sequence.
+            ws.ropeCos.withUnsafeBufferPointer { cosT in
+                ws.ropeSin.withUnsafeBufferPointer { sinT in
+                    for s in 0..<batch.count {
+                        let o = batch.offsets[s]
+                        for p in 0..<batch.lengths[s] {
+                            let c = cosT.baseAddress! + p * (hd / 2), sn = sinT.baseAddress! + p * (hd / 2)
+                            applyRope(q + (o + p) * qd, heads: nH, headDim: hd, cos: c, sin: sn)
+                            applyRope(k + (o + p) * kvd, heads: nKV, headDim: hd, cos: c, sin: sn)
+                        }
+                    }
+                }
+            }
+            // 4. Attention per sequence and head: softmax(q kᵀ / √hd + mask) v (GQA: head h reads KV head h / group).
+            ws.causalValid.withUnsafeBufferPointer { causal in
+                for s in 0..<batch.count {
+                    let o = batch.offsets[s], n = batch.lengths[s]
+                    for head in 0..<nH {
+                        let g = head / group
+                        gemm(transB: true, m: n, n: n, k: hd, a: q + o * qd + head * hd, lda: qd,
+                             b: k + o * kvd + g * hd, ldb: kvd, c: scores, ldc: n, backend: backend)
+                        Kernels.softmaxRows(scores, rows: n, width: n, stride: n, scale: scale,
+                                            valid: mask == .causal ? causal.baseAddress : nil)
+                        gemm(m: n, n: hd, k: n, a: scores, lda: n, b: v + o * kvd + g * hd, ldb: kvd,
+                             c: attn + o * qd + head * hd, ldc: qd, backend: backend)
+                    }
+                }
+            }
+            // 5. h += attn · W_oᵀ (residual).
+            linear(attn, rows: T, inFeatures: qd, weight: layer.wo.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
+            // 6. h += W_down · (silu(W_gate x) ⊙ W_up x), x = RMSNorm(h).
+            Kernels.rmsNorm(h, weight: layer.postNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
+            linear(x, rows: T, inFeatures: d, weight: layer.wGate.floats(wsc), outFeatures: f, into: gate, backend: backend)
+            linear(x, rows: T, inFeatures: d, weight: layer.wUp.floats(wsc), outFeatures: f, into: up, backend: backend)
+            Kernels.siluMul(gate: gate, up: up, into: gate, count: T * f)
+            linear(gate, rows: T, inFeatures: f, weight: layer.wDown.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
+        }
+        // 7. Final RMSNorm.
+        Kernels.rmsNorm(h, weight: weights.finalNorm.floats(wsc), into: last, rows: T, width: d, eps: dc.rmsNormEps)
+
+        guard latent, let lw = weights.latent, let lc = config.latent, let K = latentK, let V = latentV else {
+            return ForwardResult(hidden: last, latentHidden: nil, latentProbabilities: nil, tokens: T)
+        }
+        // 8. Latent attention (docs/nvembed.md §3): token states query the latents.
+        let H = lc.numCrossHeads, dh = lc.crossDimHead, inner = lc.innerDim, nLat = lc.numLatents, ff = lc.feedForwardDim
+        let lx = ws.lx.reserve(T * d), lq = ws.lq.reserve(T * inner), lo = ws.lo.reserve(T * inner)
+        let ly = ws.ly.reserve(T * d), u = ws.u.reserve(T * 2 * ff), gg = ws.g.reserve(T * ff)
+        let probs = ws.lscores.reserve((keepLatentProbabilities ? H : 1) * T * nLat)
+        Kernels.layerNorm(last, weight: lw.normW.floats(wsc), bias: lw.normB.floats(ScratchBuffer()), into: lx, rows: T, width: d, eps: 1e-5)
+        linear(lx, rows: T, inFeatures: d, weight: lw.toQ.floats(wsc), outFeatures: inner, into: lq, backend: backend)
+        let lscale = 1 / Float(dh).squareRoot()
+        for head in 0..<H {
+            let s = probs + (keepLatentProbabilities ? head * T * nLat : 0)
+            gemm(transB: true, m: T, n: nLat, k: dh, a: lq + head * dh, lda: inner, b: K.pointer + head * dh, ldb: inner,
+                 c: s, ldc: nLat, backend: backend)
+            Kernels.softmaxRows(s, rows: T, width: nLat, stride: nLat, scale: lscale)
+            gemm(m: T, n: dh, k: nLat, a: s, lda: nLat, b: V.pointer + head * dh, ldb: inner,
+                 c: lo + head * dh, ldc: inner, backend: backend)
+        }
+        // y = h + concat_h(A V_h) · W_outᵀ
+        ly.update(from: last, count: T * d)
+        linear(lo, rows: T, inFeatures: inner, weight: lw.toOut.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
+        // y = y + W2 · GEGLU(W1 · LN_ff(y) + b1) + b2
+        Kernels.layerNorm(ly, weight: lw.ffNormW.floats(wsc), bias: lw.ffNormB.floats(ScratchBuffer()), into: lx, rows: T, width: d, eps: 1e-5)
+        linear(lx, rows: T, inFeatures: d, weight: lw.ff1W.floats(wsc), outFeatures: 2 * ff, into: u, backend: backend)
+        Kernels.addRowBias(u, bias: lw.ff1B.floats(wsc), rows: T, width: 2 * ff)
+        Kernels.geglu(u, into: gg, rows: T, half: ff)
+        linear(gg, rows: T, inFeatures: ff, weight: lw.ff2W.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
+        Kernels.addRowBias(ly, bias: lw.ff2B.floats(wsc), rows: T, width: d)
+        return ForwardResult(hidden: last, latentHidden: ly, latentProbabilities: keepLatentProbabilities ? probs : nil, tokens: T)
+    }
+}
+
+/// Rotate-half RoPE in place on `heads` consecutive head vectors of width `headDim`:
+/// x'[i] = x[i]·cos − x[i+½]·sin, x'[i+½] = x[i+½]·cos + x[i]·sin.
+@inline(__always)
+func applyRope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+    let half = headDim / 2
+    for hh in 0..<heads {
+        let p = x + hh * headDim
+        for i in 0..<half {
+            let a = p[i], b = p[i + half]
+            p[i] = a * cos[i] - b * sin[i]
+            p[i + half] = b * cos[i] + a * sin[i]
+        }
+    }
+}

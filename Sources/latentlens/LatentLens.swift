@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import LensMath
+import LensModel
+
+@main
+struct LatentLens: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latentlens",
+        abstract: "See how an NV-Embed-style model turns text into a vector.",
+        discussion: """
+        Runs NV-Embed models (a Mistral decoder plus a latent-attention pooling block) on the CPU: \
+        tokenize, embed with latent / mean / EOS pooling, and benchmark. Models are Hugging Face \
+        folders (config.json + safetensors + tokenizer.model); the default is the bundled \
+        Models/nvembed-mini.
+        """,
+        subcommands: [Tokenize.self, Embed.self, Bench.self]
+    )
+}
+
+/// Options every model-running command shares.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Model folder (config.json, safetensors, tokenizer.model).", valueName: "DIR"))
+    var model: String = ModelLocator.defaultModelFolder()
+
+    @Option(name: .long, help: "BLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: "f16/bf16 weights: materialize (f32 copy, fastest), stream (convert on use, half the memory) or automatic.")
+    var weights: WeightResidency = .automatic
+
+    func load() throws -> EmbeddingModel {
+        if let threads {
+            guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+            BLAS.setThreads(threads)
+        }
+        do {
+            return try EmbeddingModel(folder: model, residency: weights)
+        } catch {
+            throw CLIError("cannot load model \(model): \(error)")
+        }
+    }
+}
+
+extension WeightResidency: ExpressibleByArgument {}
+extension Pooling: ExpressibleByArgument {}
+extension AttentionMask: ExpressibleByArgument {}
+
+/// A one-line error for stderr; the process exits 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs a command body, printing errors as one `latentlens: error: …` line and exiting 1.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ValidationError {
+        throw e
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("latentlens: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Writes to stdout without buffering surprises.
+func emit(_ s: String) {
+    FileHandle.standardOutput.write(Data((s + "\n").utf8))
+}
+
+func warn(_ s: String) {
+    FileHandle.standardError.write(Data("latentlens: \(s)\n".utf8))
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import LensMath
+import LensModel
+
+/// Swift forward pass vs the float64 numpy reference (scripts/reference.py) on tiny
+/// random checkpoints in the NV-Embed-v2 layout. Tolerances: 1e-4 for f32 weights,
+/// 2e-3 for f16/bf16 (the weights are the same values on both sides, so real errors are
+/// far smaller; the bounds are the issue's).
+@Suite struct ReferenceTests {
+    static let variants: [(String, Double)] = [
+        ("tiny-nvembed-f32", 1e-4), ("tiny-nvembed-f16", 2e-3), ("tiny-nvembed-bf16", 2e-3),
+        ("tiny-mistral-f32", 1e-4), ("tiny-llama-bf16", 2e-3),
+    ]
+
+    @Test(arguments: variants)
+    func matchesNumpyReference(_ name: String, _ tolerance: Double) throws {
+        let model = try EmbeddingModel(folder: fixture(name))
+        let ref = try ReferenceFile.load(fixture(name))
+        #expect(ref.cases.count >= 5)
+        var worst = 0.0
+        for c in ref.cases {
+            var opts = EmbedOptions(poolings: model.hasLatentBlock ? Pooling.allCases : [.mean, .eos],
+                                    mask: AttentionMask(rawValue: c.mask)!, instruction: c.instruction,
+                                    maxLength: c.max_length, trace: c.trace ?? false)
+            opts.maxBatchTokens = 1 << 20   // one mixed-length batch
+            let got = try model.embed(c.texts, options: opts)
+            for (g, r) in zip(got, c.outputs) {
+                #expect(g.input.ids == r.ids, "\(name)/\(c.name): ids")
+                #expect(g.input.poolMask.map { $0 ? 1 : 0 } == r.pool_mask, "\(name)/\(c.name): pool mask")
+                #expect(g.input.truncated == r.truncated, "\(name)/\(c.name): truncated flag")
+                var diffs = [maxAbsDiff(g.vectors[.mean]!, r.mean), maxAbsDiff(g.vectors[.eos]!, r.eos)]
+                if let lat = r.latent { diffs.append(maxAbsDiff(g.vectors[.latent]!, lat)) }
+                let d = diffs.max()!
+                worst = max(worst, d)
+                #expect(d <= tolerance, "\(name)/\(c.name): max abs diff \(d)")
+                if let shares = r.shares, let t = g.trace {
+                    for (k, v) in shares {
+                        #expect(maxAbsDiff(t.shares[Pooling(rawValue: k)!]!, v) <= tolerance * 10, "\(name)/\(c.name): \(k) shares")
+                        #expect(abs(v.reduce(0, +) - 1) < 1e-9)
+                    }
+                    if let probs = r.latent_probabilities {
+                        let flat = probs.flatMap { $0.flatMap { $0 } }
+                        #expect(t.heads == probs.count && t.latents == probs[0][0].count)
+                        #expect(maxAbsDiff(t.latentProbabilities, flat) <= tolerance, "\(name)/\(c.name): latent probabilities")
+                    }
+                }
+            }
+        }
+        print("\(name): worst max-abs difference vs float64 reference = \(worst)")
+    }
+
+    @Test func batchedEqualsOneByOne() throws {
+        let model = try EmbeddingModel(folder: fixture("tiny-nvembed-f32"))
+        let texts = ["short", "a somewhat longer text about latent attention pooling", "안녕", "x y z 1 2 3"]
+        for mask in AttentionMask.allCases {
+            var opts = EmbedOptions(mask: mask, instruction: "Instruct: find it\nQuery: ")
+            opts.maxBatchTokens = 1 << 20
+            let batched = try model.embed(texts, options: opts)
+            for (i, t) in texts.enumerated() {
+                let single = try model.embed([t], options: opts)[0]
+                for p in Pooling.allCases {
+                    #expect(maxAbsDiff(batched[i].vectors[p]!, single.vectors[p]!) <= 1e-6, "\(mask) \(p) text \(i)")
+                }
+            }
+        }
+    }
+
+    @Test func blasEqualsNaiveLoops() throws {
+        let model = try EmbeddingModel(folder: fixture("tiny-nvembed-f16"))
+        let texts = ["blas versus naive loops", "two", "three words here"]
+        for mask in AttentionMask.allCases {
+            let a = try model.embed(texts, options: EmbedOptions(mask: mask, instruction: "Instruct: x\nQuery: ", backend: .blas))
+            let b = try model.embed(texts, options: EmbedOptions(mask: mask, instruction: "Instruct: x\nQuery: ", backend: .naive))
+            for (x, y) in zip(a, b) {
+                for p in Pooling.allCases { #expect(maxAbsDiff(x.vectors[p]!, y.vectors[p]!) <= 1e-5, "\(mask) \(p)") }
+            }
+        }
+    }
+
+    @Test func plainDecoderRefusesLatentPooling() throws {
+        let model = try EmbeddingModel(folder: fixture("tiny-mistral-f32"))
+        #expect(!model.hasLatentBlock)
+        #expect(throws: EmbeddingError.noLatentBlock(model: "tiny-mistral-f32")) {
+            _ = try model.embed(["x"], options: EmbedOptions(poolings: [.latent]))
+        }
+        let r = try model.embed(["x"], options: EmbedOptions(poolings: [.mean, .eos]))
+        #expect(r[0].vectors[.mean]!.count == 32)
+    }
+
+    @Test func emptyPoolIsAnError() throws {
+        let model = try EmbeddingModel(folder: fixture("tiny-nvembed-f32"))
+        let instruction = "Instruct: Given a question, retrieve passages\nQuery: "
+        #expect(throws: EmbeddingError.self) {
+            _ = try model.embed(["anything"], options: EmbedOptions(instruction: instruction, maxLength: 5))
+        }
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages LatentLens builds and tests against. Idempotent: when
+# everything is present it only checks and returns (no apt-get update, no network).
+set -euo pipefail
+PKGS=(libopenblas-dev libsentencepiece-dev sentencepiece libncurses-dev libsqlite3-dev tmux pkg-config)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  if [[ -x /opt/swift/usr/bin/swift ]]; then
+    echo "note: swift is at /opt/swift/usr/bin; add it to PATH" >&2
+  else
+    echo "error: Swift 6 is required and not found. Install it from https://www.swift.org/install/linux/ (Debian 12 tarball) and put it on PATH." >&2
+    exit 1
+  fi
+fi
