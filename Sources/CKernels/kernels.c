@@ -271,3 +271,14 @@ LL_CLONES void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t r
     for (size_t r = 0; r < rows; r++) y[r] = ll_dot_f16(a + r * d, x, d);
 #endif
 }
+
+int ll_cpu_level(void) {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) return 3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+    if (__builtin_cpu_supports("avx")) return 1;
+#endif
+    return 0;
+}

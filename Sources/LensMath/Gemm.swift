@@ -1,4 +1,9 @@
 import CBLAS
+import CKernels
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which implementation multiplies matrices. `.naive` is a plain triple loop kept as an
 /// independent check of the BLAS path (tests require both to agree).
@@ -75,4 +80,32 @@ public enum BLAS {
     public static var coreName: String { String(cString: openblas_get_corename()) }
     /// Build configuration string of the linked OpenBLAS.
     public static var config: String { String(cString: openblas_get_config()) }
+
+    /// OpenBLAS kernel families that use the CPU's widest vectors, per `ll_cpu_level()`.
+    static let goodCores: [Int32: Set<String>] = [
+        3: ["SkylakeX", "Cooperlake", "SapphireRapids"],
+        2: ["Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"],
+    ]
+
+    /// The kernel family to ask for when OpenBLAS 0.3.21 does not know this CPU (newer
+    /// Xeons come up as "Prescott", an SSE3 fallback ~4× slower), or nil when its own
+    /// choice is fine.
+    public static func betterCoreType() -> String? {
+        let level = ll_cpu_level()
+        guard let good = goodCores[level] else { return nil }
+        return good.contains(coreName) ? nil : (level == 3 ? "SkylakeX" : "Haswell")
+    }
+
+    /// OpenBLAS reads `OPENBLAS_CORETYPE` once, when it is loaded. If it picked a weak
+    /// kernel family for this CPU and the user set none, re-execute this program with the
+    /// right one (`LATENTLENS_BLAS_AUTOTUNE=0` disables this). Call first thing in `main`.
+    public static func reexecWithBetterCoreTypeIfNeeded() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, env["LATENTLENS_BLAS_AUTOTUNE"] != "0",
+              let core = betterCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv("LATENTLENS_BLAS_DETECTED", coreName, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv returned: keep going with the slower kernels.
+    }
 }

@@ -30,7 +30,8 @@ struct Bench: ParsableCommand {
             let c = model.config
             let threads = BLAS.threads
             print("model      \(model.name): \(c.family.rawValue), \(formatCount(c.parameterCount)) parameters, hidden \(c.decoder.hiddenSize), \(c.decoder.numHiddenLayers) layers, \(c.decoder.numAttentionHeads)/\(c.decoder.numKeyValueHeads) heads" + (c.latent.map { ", latent \($0.numLatents)×\($0.numCrossHeads)×\($0.crossDimHead)" } ?? ""))
-            print("machine    OpenBLAS \(BLAS.coreName), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
+            print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             let d = c.decoder.hiddenSize
             let peakSquare = MachineLimits.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
             let peakModel = MachineLimits.sgemmGFLOPS(m: 2048, n: c.decoder.intermediateSize, k: d)

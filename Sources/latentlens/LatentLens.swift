@@ -16,6 +16,11 @@ struct LatentLens: ParsableCommand {
         """,
         subcommands: [Tokenize.self, Embed.self, Bench.self]
     )
+
+    static func main() {
+        BLAS.reexecWithBetterCoreTypeIfNeeded()
+        Self.main(nil)
+    }
 }
 
 /// Options every model-running command shares.

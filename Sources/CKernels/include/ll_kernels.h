@@ -50,3 +50,12 @@ void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_
 }
 #endif
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+/// CPU vector level: 3 = AVX-512 (F, BW, DQ, VL), 2 = AVX2 + FMA, 1 = AVX, 0 = baseline.
+int ll_cpu_level(void);
+#ifdef __cplusplus
+}
+#endif
