@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "LensMath", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "LensTokenizer", dependencies: ["CSentencePiece"]),
         .target(name: "LensModel", dependencies: ["LensMath", "LensTokenizer", "LensSupport"]),
+        .target(name: "LensTraining", dependencies: ["LensModel", "LensMath", "LensSupport"]),
 
         // ---- the executable
         .executableTarget(
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "LensMathTests", dependencies: ["LensMath"]),
         .testTarget(name: "LensTokenizerTests", dependencies: ["LensTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "LensModelTests", dependencies: ["LensModel"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -272,6 +272,97 @@ LL_CLONES void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t r
 #endif
 }
 
+// ---------------------------------------------------------------- backward kernels
+
+LL_CLONES void ll_rmsnorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, size_t rows, size_t d, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d, *g = dy + r * d;
+        float *o = dx + r * d;
+        float ss = dot_f32(xr, xr, d);
+        float rstd = 1.0f / sqrtf(ss / (float)d + eps);
+        float s = 0;
+        {
+#pragma clang fp reassociate(on)
+            for (size_t i = 0; i < d; i++) s += g[i] * w[i] * xr[i];
+        }
+        float c = s * rstd * rstd * rstd / (float)d;
+        for (size_t i = 0; i < d; i++) {
+            float gi = g[i];            /* read before o may overwrite it (dx may alias dy) */
+            dw[i] += gi * xr[i] * rstd;
+            o[i] = gi * w[i] * rstd - xr[i] * c;
+        }
+    }
+}
+
+LL_CLONES void ll_layernorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, float *db, size_t rows, size_t d, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d, *g = dy + r * d;
+        float *o = dx + r * d;
+        float mean = sum_f32(xr, d) / (float)d;
+        float var = centered_sumsq(xr, mean, d) / (float)d;
+        float rstd = 1.0f / sqrtf(var + eps);
+        float sg = 0, sgx = 0;
+        {
+#pragma clang fp reassociate(on)
+            for (size_t i = 0; i < d; i++) {
+                float gw = g[i] * w[i];
+                float xh = (xr[i] - mean) * rstd;
+                sg += gw;
+                sgx += gw * xh;
+            }
+        }
+        sg /= (float)d;
+        sgx /= (float)d;
+        for (size_t i = 0; i < d; i++) {
+            float xh = (xr[i] - mean) * rstd;
+            float gi = g[i];            /* read before o may overwrite it (dx may alias dy) */
+            dw[i] += gi * xh;
+            db[i] += gi;
+            o[i] = rstd * (gi * w[i] - sg - xh * sgx);
+        }
+    }
+}
+
+LL_CLONES void ll_softmax_backward_rows(const float *p, float *dp, size_t rows, size_t n, size_t ld, float scale) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *pr = p + r * ld;
+        float *g = dp + r * ld;
+        float s = dot_f32(pr, g, n);
+        for (size_t i = 0; i < n; i++) g[i] = pr[i] * (g[i] - s) * scale;
+    }
+}
+
+LL_CLONES void ll_silu_mul_backward(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float a = g[i];
+        float sg = 1.0f / (1.0f + exp_inline(-a));
+        float silu = a * sg;
+        du[i] = dh[i] * silu;
+        dg[i] = dh[i] * u[i] * sg * (1.0f + a * (1.0f - sg));
+    }
+}
+
+LL_CLONES void ll_geglu_backward(const float *u, const float *dout, float *du, size_t rows, size_t half) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *a = u + r * 2 * half, *b = a + half, *go = dout + r * half;
+        float *da = du + r * 2 * half, *db = da + half;
+        for (size_t j = 0; j < half; j++) {
+            float x = b[j];
+            float cdf = 0.5f * (1.0f + erf_inline(x * 0.70710678118654752f));
+            float pdf = 0.3989422804014327f * exp_inline(-0.5f * x * x);
+            da[j] = go[j] * x * cdf;
+            db[j] = go[j] * a[j] * (cdf + x * pdf);
+        }
+    }
+}
+
+LL_CLONES void ll_column_sums(const float *dy, float *db, size_t rows, size_t d) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *g = dy + r * d;
+        for (size_t i = 0; i < d; i++) db[i] += g[i];
+    }
+}
+
 int ll_cpu_level(void) {
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
     __builtin_cpu_init();

@@ -76,6 +76,44 @@ public enum Kernels {
         return s
     }
 
+    // MARK: backward twins (training)
+
+    /// RMSNorm backward: `dx` from `dy` (may alias `dy`); `dWeight += Σ_rows dy ⊙ x̂`.
+    @inline(__always)
+    public static func rmsNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, rows: Int, width: Int, eps: Float) {
+        ll_rmsnorm_backward(x, weight, dy, dx, dWeight, rows, width, eps)
+    }
+
+    /// LayerNorm backward: `dx` from `dy` (may alias `dy`); `dWeight`, `dBias` accumulate.
+    @inline(__always)
+    public static func layerNormBackward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>, dBias: UnsafeMutablePointer<Float>, rows: Int, width: Int, eps: Float) {
+        ll_layernorm_backward(x, weight, dy, dx, dWeight, dBias, rows, width, eps)
+    }
+
+    /// Softmax backward in place: `dp ← scale · p ⊙ (dp − Σ dp ⊙ p)` per row.
+    @inline(__always)
+    public static func softmaxBackward(_ p: UnsafePointer<Float>, dp: UnsafeMutablePointer<Float>, rows: Int, width: Int, stride: Int, scale: Float) {
+        ll_softmax_backward_rows(p, dp, rows, width, stride, scale)
+    }
+
+    /// SwiGLU backward for `h = silu(gate) ⊙ up`.
+    @inline(__always)
+    public static func siluMulBackward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, dh: UnsafePointer<Float>, dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
+        ll_silu_mul_backward(gate, up, dh, dGate, dUp, count)
+    }
+
+    /// GEGLU backward: `du` [rows, 2·half] from `dOut` [rows, half].
+    @inline(__always)
+    public static func gegluBackward(_ u: UnsafePointer<Float>, dOut: UnsafePointer<Float>, into du: UnsafeMutablePointer<Float>, rows: Int, half: Int) {
+        ll_geglu_backward(u, dOut, du, rows, half)
+    }
+
+    /// `db += Σ_rows dy`.
+    @inline(__always)
+    public static func columnSums(_ dy: UnsafePointer<Float>, into db: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        ll_column_sums(dy, db, rows, width)
+    }
+
     /// The vectorised exp used by softmax/SiLU (≈1–2 ulp).
     public static func exp(_ x: Float) -> Float { ll_expf(x) }
     /// The vectorised erf used by GELU (|error| < 2e-7).

@@ -43,6 +43,20 @@ double ll_sumsq(const float *x, size_t n);
 void ll_axpy(float alpha, const float *x, float *y, size_t n);
 /// dot product with an f16 vector: sum_i f16(a[i]) * b[i]
 float ll_dot_f16(const uint16_t *a, const float *b, size_t n);
+// ---- backward kernels (training). dx outputs are overwritten unless noted; dw/db accumulate.
+/// RMSNorm backward. x: inputs; dy: upstream grads; dx = d/dx; dw += sum_r dy * x * rstd.
+void ll_rmsnorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, size_t rows, size_t d, float eps);
+/// LayerNorm backward (biased variance). dw, db accumulate.
+void ll_layernorm_backward(const float *x, const float *w, const float *dy, float *dx, float *dw, float *db, size_t rows, size_t d, float eps);
+/// Softmax backward in place, per row: given p = softmax(s) and dp, writes ds = p * (dp - sum(dp*p)) * scale into dp.
+void ll_softmax_backward_rows(const float *p, float *dp, size_t rows, size_t n, size_t ld, float scale);
+/// SwiGLU backward: h = silu(g) * u. Writes dg and du from dh (dg/du may not alias inputs).
+void ll_silu_mul_backward(const float *g, const float *u, const float *dh, float *dg, float *du, size_t n);
+/// GEGLU backward over rows of width 2*half: du[:, :half] = dout * gelu(b); du[:, half:] = dout * a * gelu'(b).
+void ll_geglu_backward(const float *u, const float *dout, float *du, size_t rows, size_t half);
+/// db += column sums of dy [rows, d].
+void ll_column_sums(const float *dy, float *db, size_t rows, size_t d);
+
 /// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
 void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d);
 
