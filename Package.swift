@@ -26,13 +26,14 @@ let package = Package(
         .target(name: "LensMath", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "LensTokenizer", dependencies: ["CSentencePiece"]),
         .target(name: "LensModel", dependencies: ["LensMath", "LensTokenizer", "LensSupport"]),
-        .target(name: "LensTraining", dependencies: ["LensModel", "LensMath", "LensSupport"]),
+        .target(name: "LensRetrieval", dependencies: ["LensModel", "LensMath", "LensSupport", "CSQLite"]),
+        .target(name: "LensTraining", dependencies: ["LensModel", "LensRetrieval", "LensMath", "LensSupport"]),
 
         // ---- the executable
         .executableTarget(
             name: "latentlens",
             dependencies: [
-                "LensModel", "LensSupport",
+                "LensModel", "LensSupport", "LensRetrieval", "LensTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "LensMathTests", dependencies: ["LensMath"]),
         .testTarget(name: "LensTokenizerTests", dependencies: ["LensTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "LensModelTests", dependencies: ["LensModel"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval"]),
         .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining"]),
     ],
     cxxLanguageStandard: .cxx17

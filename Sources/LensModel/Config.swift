@@ -342,7 +342,7 @@ private struct TopLevel: Decodable {
             textConfig = try c.decodeIfPresent(DecoderConfig.self, forKey: .textConfig)
             latentConfig = try c.decodeIfPresent(LatentAttentionConfig.self, forKey: .latentConfig)
             isMaskInstruction = try c.decodeIfPresent(Bool.self, forKey: .isMaskInstruction)
-        } else if modelType != nil {
+        } else if let t = modelType, ["mistral", "llama", "bidir_mistral"].contains(t) {
             flatDecoder = try DecoderConfig(from: decoder)
         }
     }

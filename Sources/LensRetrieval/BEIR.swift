@@ -1,0 +1,98 @@
+import Foundation
+import LensSupport
+
+/// A BEIR-layout evaluation folder: corpus.jsonl (`_id`, `title`, `text`),
+/// queries.jsonl (`_id`, `text`), qrels/test.tsv (query-id, corpus-id, score; header line).
+public struct BEIRDataset: Sendable {
+    public struct Document: Sendable { public var id: String; public var title: String; public var text: String }
+    public var name: String
+    public var documents: [Document]
+    public var queries: [(id: String, text: String)]
+    /// Query id → relevant document ids (score > 0).
+    public var qrels: [String: Set<String>]
+    /// Lines that could not be read (file:line: reason).
+    public var issues: [LineIssue]
+
+    /// Text embedded for a document: "title text" (title omitted when empty).
+    public static func documentText(_ d: Document) -> String { d.title.isEmpty ? d.text : d.title + " " + d.text }
+
+    public static func load(folder: String, split: String = "test") throws -> BEIRDataset {
+        var issues: [LineIssue] = []
+        func jsonl(_ file: String) throws -> [(Int, [String: Any])] {
+            let path = folder + "/" + file
+            let bytes: [UInt8]
+            do { bytes = try readAllBytes(path: path) } catch { throw LineIssue(file: path, line: 0, reason: "cannot read: \(error)") }
+            var out: [(Int, [String: Any])] = []
+            for (line, r) in utf8Lines(bytes, file: path) {
+                switch r {
+                case .failure(let e): issues.append(e)
+                case .success(let s):
+                    if s.allSatisfy(\.isWhitespace) { continue }
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
+                        issues.append(LineIssue(file: path, line: line, reason: "not a JSON object")); continue
+                    }
+                    out.append((line, o))
+                }
+            }
+            return out
+        }
+        func idString(_ v: Any?) -> String? { (v as? String) ?? (v as? Int).map(String.init) }
+        var docs: [Document] = []
+        for (line, o) in try jsonl("corpus.jsonl") {
+            guard let id = idString(o["_id"]), let text = o["text"] as? String else {
+                issues.append(LineIssue(file: folder + "/corpus.jsonl", line: line, reason: "needs string _id and text")); continue
+            }
+            docs.append(Document(id: id, title: (o["title"] as? String) ?? "", text: text))
+        }
+        var queries: [(id: String, text: String)] = []
+        for (line, o) in try jsonl("queries.jsonl") {
+            guard let id = idString(o["_id"]), let text = o["text"] as? String else {
+                issues.append(LineIssue(file: folder + "/queries.jsonl", line: line, reason: "needs string _id and text")); continue
+            }
+            queries.append((id, text))
+        }
+        let qpath = folder + "/qrels/\(split).tsv"
+        let qbytes: [UInt8]
+        do { qbytes = try readAllBytes(path: qpath) } catch { throw LineIssue(file: qpath, line: 0, reason: "cannot read: \(error)") }
+        var qrels: [String: Set<String>] = [:]
+        for (line, r) in utf8Lines(qbytes, file: qpath) {
+            guard case .success(let s) = r else { continue }
+            let f = s.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            if line == 1 && f.first == "query-id" { continue }
+            guard f.count >= 3, let score = Int(f[2].trimmingCharacters(in: .whitespaces)) else {
+                if !s.isEmpty { issues.append(LineIssue(file: qpath, line: line, reason: "expected query-id<TAB>corpus-id<TAB>score")) }
+                continue
+            }
+            if score > 0 { qrels[f[0], default: []].insert(f[1]) }
+        }
+        guard !docs.isEmpty else { throw LineIssue(file: folder + "/corpus.jsonl", line: 0, reason: "no valid documents") }
+        let known = Set(queries.map(\.id))
+        qrels = qrels.filter { known.contains($0.key) }
+        return BEIRDataset(name: URL(fileURLWithPath: folder).lastPathComponent, documents: docs,
+                           queries: queries.filter { qrels[$0.id] != nil }, qrels: qrels, issues: issues)
+    }
+}
+
+extension BEIRDataset {
+    /// At most `maxQueries` queries (chosen by a seeded shuffle) and at most `maxDocuments`
+    /// documents: every document relevant to a kept query, then others as distractors.
+    public func subsample(maxQueries: Int, maxDocuments: Int, seed: UInt64) -> BEIRDataset {
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        var qs = queries
+        for i in stride(from: qs.count - 1, to: 0, by: -1) { qs.swapAt(i, Int(next() % UInt64(i + 1))) }
+        qs = Array(qs.prefix(maxQueries))
+        var keep = Set<String>()
+        for q in qs { keep.formUnion(qrels[q.id] ?? []) }
+        var docs = documents.filter { keep.contains($0.id) }
+        var others = documents.filter { !keep.contains($0.id) }
+        for i in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(i, Int(next() % UInt64(i + 1))) }
+        docs += others.prefix(max(0, maxDocuments - docs.count))
+        var out = self
+        out.documents = docs
+        out.queries = qs
+        let kept = Set(qs.map(\.id))
+        out.qrels = qrels.filter { kept.contains($0.key) }
+        return out
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// Okapi BM25 over lower-cased alphanumeric words with English stop words removed
+/// (k1 = 0.9, b = 0.4, Anserini's defaults). No stemming. Scores are computed with an
+/// inverted index, so a query touches only documents that share a word with it.
+public final class BM25: @unchecked Sendable {
+    public let k1: Double
+    public let b: Double
+    private var postings: [String: [(doc: Int32, tf: Int32)]] = [:]
+    private var docLength: [Int32] = []
+    private var averageLength = 0.0
+
+    public var documentCount: Int { docLength.count }
+
+    public init(documents: [String], k1: Double = 0.9, b: Double = 0.4) {
+        self.k1 = k1
+        self.b = b
+        var total = 0
+        docLength.reserveCapacity(documents.count)
+        for (i, text) in documents.enumerated() {
+            let words = BM25.tokenize(text)
+            docLength.append(Int32(words.count))
+            total += words.count
+            var tf: [String: Int32] = [:]
+            for w in words { tf[w, default: 0] += 1 }
+            for (w, c) in tf { postings[w, default: []].append((Int32(i), c)) }
+        }
+        averageLength = documents.isEmpty ? 0 : Double(total) / Double(documents.count)
+    }
+
+    static let stopWords: Set<String> = [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+        "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+        "will", "with",
+    ]
+
+    /// Lower-cased runs of letters and digits, minus stop words.
+    public static func tokenize(_ text: String) -> [String] {
+        var out: [String] = []
+        var cur = ""
+        for ch in text.lowercased().unicodeScalars {
+            if CharacterSet.alphanumerics.contains(ch) {
+                cur.unicodeScalars.append(ch)
+            } else if !cur.isEmpty {
+                if !stopWords.contains(cur) { out.append(cur) }
+                cur = ""
+            }
+        }
+        if !cur.isEmpty && !stopWords.contains(cur) { out.append(cur) }
+        return out
+    }
+
+    /// Top-k documents (index, score), best first; ties broken by index.
+    public func search(_ query: String, k: Int) -> [(index: Int, score: Double)] {
+        var scores: [Int32: Double] = [:]
+        let N = Double(docLength.count)
+        for w in Set(BM25.tokenize(query)) {
+            guard let list = postings[w] else { continue }
+            let df = Double(list.count)
+            let idf = log(1 + (N - df + 0.5) / (df + 0.5))
+            for (doc, tf) in list {
+                let t = Double(tf)
+                let norm = k1 * (1 - b + b * Double(docLength[Int(doc)]) / max(averageLength, 1e-9))
+                scores[doc, default: 0] += idf * t * (k1 + 1) / (t + norm)
+            }
+        }
+        return scores.map { (Int($0.key), $0.value) }
+            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            .prefix(k).map { (index: $0.0, score: $0.1) }
+    }
+}

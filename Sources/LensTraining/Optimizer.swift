@@ -1,0 +1,38 @@
+import Foundation
+import LensMath
+
+/// AdamW (decoupled weight decay, bias-corrected moments) with global-norm clipping.
+public struct AdamW {
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    public var clip: Float
+
+    /// One update at learning rate `lr` (step counts from 1). Returns the gradient norm before clipping.
+    @discardableResult
+    public func step(_ params: ParameterSet, lr: Float, step t: Int) -> Float {
+        let norm = params.gradNorm()
+        let scale: Float = (clip > 0 && norm > clip) ? clip / norm : 1
+        let bc1 = 1 - pow(beta1, Float(t)), bc2 = 1 - pow(beta2, Float(t))
+        for p in params.all {
+            let w = p.value.pointer, g = p.grad.pointer, m = p.m.pointer, v = p.v.pointer
+            let decay = p.decays ? lr * weightDecay : 0
+            for i in 0..<p.count {
+                let gi = g[i] * scale
+                m[i] = beta1 * m[i] + (1 - beta1) * gi
+                v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+                let mh = m[i] / bc1, vh = v[i] / bc2
+                w[i] -= lr * mh / (vh.squareRoot() + epsilon) + decay * w[i]
+            }
+        }
+        return norm
+    }
+}
+
+/// Linear warm-up, then cosine decay to 10% of the peak over the stage.
+public func learningRate(peak: Double, step: Int, warmup: Int, total: Int) -> Float {
+    if step < warmup { return Float(peak * Double(step + 1) / Double(max(warmup, 1))) }
+    let progress = Double(step - warmup) / Double(max(total - warmup, 1))
+    return Float(peak * (0.1 + 0.9 * 0.5 * (1 + cos(.pi * min(progress, 1)))))
+}

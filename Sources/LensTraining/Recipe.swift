@@ -1,0 +1,179 @@
+import Foundation
+import LensModel
+
+/// A training recipe (JSON). Every field has a default; see Models/recipes/*.json and
+/// docs/TRAINING.md for what each one does.
+public struct Recipe: Codable, Sendable {
+    public struct ModelShape: Codable, Sendable {
+        public var hiddenSize = 256
+        public var layers = 4
+        public var heads = 4
+        public var kvHeads = 2
+        public var intermediateSize = 768
+        public var latents = 512
+        public var crossHeads = 4
+        public var crossDimHead = 256
+        public var vocabSize = 32000
+        public var ropeTheta = 10000.0
+        enum CodingKeys: String, CodingKey {
+            case hiddenSize = "hidden_size", layers, heads, kvHeads = "kv_heads", intermediateSize = "intermediate_size"
+            case latents, crossHeads = "cross_heads", crossDimHead = "cross_dim_head", vocabSize = "vocab_size", ropeTheta = "rope_theta"
+        }
+        public init() {}
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = ModelShape()
+            hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
+            layers = try c.decodeIfPresent(Int.self, forKey: .layers) ?? d.layers
+            heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? d.heads
+            kvHeads = try c.decodeIfPresent(Int.self, forKey: .kvHeads) ?? d.kvHeads
+            intermediateSize = try c.decodeIfPresent(Int.self, forKey: .intermediateSize) ?? d.intermediateSize
+            latents = try c.decodeIfPresent(Int.self, forKey: .latents) ?? d.latents
+            crossHeads = try c.decodeIfPresent(Int.self, forKey: .crossHeads) ?? d.crossHeads
+            crossDimHead = try c.decodeIfPresent(Int.self, forKey: .crossDimHead) ?? d.crossDimHead
+            vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
+            ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? d.ropeTheta
+        }
+    }
+
+    public struct Stage: Codable, Sendable {
+        public var name = "stage1"
+        public var steps = 1000
+        public var batchSize = 128
+        /// Mined hard negatives per query.
+        public var hardNegatives = 1
+        /// Score each query against every candidate in the batch (stage 1) or only its own (stage 2).
+        public var inBatchNegatives = true
+        public var learningRate = 1e-3
+        public var warmupSteps = 100
+        /// Fraction of each batch drawn from retrieval pairs; the rest from the stage-2 tasks.
+        public var retrievalFraction = 1.0
+        /// Retrieval task → sampling weight (absent: weight ∝ √pairs).
+        public var tasks: [String: Double]? = nil
+        enum CodingKeys: String, CodingKey {
+            case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
+            case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
+        }
+        public init() {}
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            let d = Stage()
+            name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+            steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
+            batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+            hardNegatives = try c.decodeIfPresent(Int.self, forKey: .hardNegatives) ?? d.hardNegatives
+            inBatchNegatives = try c.decodeIfPresent(Bool.self, forKey: .inBatchNegatives) ?? d.inBatchNegatives
+            learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate) ?? d.learningRate
+            warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+            retrievalFraction = try c.decodeIfPresent(Double.self, forKey: .retrievalFraction) ?? d.retrievalFraction
+            tasks = try c.decodeIfPresent([String: Double].self, forKey: .tasks)
+        }
+    }
+
+    public var name = "nvembed-mini"
+    public var seed: UInt64 = 1
+    public var model = ModelShape()
+    /// Data folder written by scripts/build_data.py (relative paths resolve against the repo).
+    public var data = "data"
+    /// Teacher outputs (scripts/teacher.py); `nil` trains without a teacher.
+    public var teacher: String? = "data/teacher"
+    /// Initialise token embeddings from a PCA of the teacher's piece embeddings.
+    public var initEmbeddingsFromTeacher = true
+    public var maxQueryLength = 48
+    public var maxPassageLength = 128
+    /// Poolings whose InfoNCE losses are summed (all three: the shipped model compares them fairly).
+    public var poolings: [Pooling] = Pooling.allCases
+    public var mask: AttentionMask = .bidirectional
+    public var temperature: Float = 0.05
+    public var teacherTemperature: Float = 0.05
+    /// Weight of the teacher's similarity distribution in the soft targets (0 = plain InfoNCE).
+    public var distillWeight: Float = 0.5
+    /// Positive-aware mining: drop a negative whose teacher score exceeds this × the positive's.
+    public var positiveAwareMargin: Float = 0.95
+    /// Negatives are sampled from the teacher's top `mineTop` survivors.
+    public var mineTop = 10
+    public var weightDecay: Float = 0.01
+    public var gradClip: Float = 1.0
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.98
+    public var epsilon: Float = 1e-6
+    public var checkpointEvery = 100
+    public var evalEvery = 500
+    /// Dev sets (under data/eval/) evaluated during training, and their size caps.
+    public var evalSets = ["dev/wordnet-definitions", "dev/debian-packages", "dev/foldoc-terms", "dev/pydocs-api"]
+    public var evalMaxQueries = 300
+    public var evalMaxDocuments = 1500
+    public var stages: [Stage] = [Stage()]
+
+    enum CodingKeys: String, CodingKey {
+        case name, seed, model, data, teacher, initEmbeddingsFromTeacher = "init_embeddings_from_teacher"
+        case maxQueryLength = "max_query_length", maxPassageLength = "max_passage_length", poolings, mask
+        case temperature, teacherTemperature = "teacher_temperature", distillWeight = "distill_weight"
+        case positiveAwareMargin = "positive_aware_margin", mineTop = "mine_top", weightDecay = "weight_decay"
+        case gradClip = "grad_clip", beta1, beta2, epsilon, checkpointEvery = "checkpoint_every", evalEvery = "eval_every"
+        case evalSets = "eval_sets", evalMaxQueries = "eval_max_queries", evalMaxDocuments = "eval_max_documents", stages
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = Recipe()
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? d.name
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        model = try c.decodeIfPresent(ModelShape.self, forKey: .model) ?? d.model
+        data = try c.decodeIfPresent(String.self, forKey: .data) ?? d.data
+        teacher = c.contains(.teacher) ? try c.decodeIfPresent(String.self, forKey: .teacher) : d.teacher
+        initEmbeddingsFromTeacher = try c.decodeIfPresent(Bool.self, forKey: .initEmbeddingsFromTeacher) ?? d.initEmbeddingsFromTeacher
+        maxQueryLength = try c.decodeIfPresent(Int.self, forKey: .maxQueryLength) ?? d.maxQueryLength
+        maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength) ?? d.maxPassageLength
+        poolings = try c.decodeIfPresent([Pooling].self, forKey: .poolings) ?? d.poolings
+        mask = try c.decodeIfPresent(AttentionMask.self, forKey: .mask) ?? d.mask
+        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? d.temperature
+        teacherTemperature = try c.decodeIfPresent(Float.self, forKey: .teacherTemperature) ?? d.teacherTemperature
+        distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight) ?? d.distillWeight
+        positiveAwareMargin = try c.decodeIfPresent(Float.self, forKey: .positiveAwareMargin) ?? d.positiveAwareMargin
+        mineTop = try c.decodeIfPresent(Int.self, forKey: .mineTop) ?? d.mineTop
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        gradClip = try c.decodeIfPresent(Float.self, forKey: .gradClip) ?? d.gradClip
+        beta1 = try c.decodeIfPresent(Float.self, forKey: .beta1) ?? d.beta1
+        beta2 = try c.decodeIfPresent(Float.self, forKey: .beta2) ?? d.beta2
+        epsilon = try c.decodeIfPresent(Float.self, forKey: .epsilon) ?? d.epsilon
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        evalSets = try c.decodeIfPresent([String].self, forKey: .evalSets) ?? d.evalSets
+        evalMaxQueries = try c.decodeIfPresent(Int.self, forKey: .evalMaxQueries) ?? d.evalMaxQueries
+        evalMaxDocuments = try c.decodeIfPresent(Int.self, forKey: .evalMaxDocuments) ?? d.evalMaxDocuments
+        stages = try c.decodeIfPresent([Stage].self, forKey: .stages) ?? d.stages
+    }
+
+    public static func load(path: String) throws -> Recipe {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badRecipe("cannot read \(path)") }
+        do { return try JSONDecoder().decode(Recipe.self, from: data) } catch let e as DecodingError {
+            throw TrainingError.badRecipe("\(path): \(e)")
+        }
+    }
+
+    public func validate() throws {
+        guard !stages.isEmpty else { throw TrainingError.badRecipe("no stages") }
+        guard !poolings.isEmpty else { throw TrainingError.badRecipe("poolings is empty") }
+        for s in stages {
+            guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
+            guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
+        }
+        guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {
+            throw TrainingError.badRecipe("model: heads must divide hidden_size and kv_heads must divide heads")
+        }
+    }
+
+    /// The NV-Embed config this recipe trains.
+    public var config: ModelConfig {
+        ModelConfig(family: .nvembed,
+                    decoder: DecoderConfig(vocabSize: model.vocabSize, hiddenSize: model.hiddenSize, intermediateSize: model.intermediateSize,
+                                           numHiddenLayers: model.layers, numAttentionHeads: model.heads, numKeyValueHeads: model.kvHeads,
+                                           rmsNormEps: 1e-5, ropeTheta: model.ropeTheta, maxPositionEmbeddings: 4096),
+                    latent: LatentAttentionConfig(numLatents: model.latents, numCrossHeads: model.crossHeads, latentDim: model.hiddenSize,
+                                                  hiddenDim: model.hiddenSize, crossDimHead: model.crossDimHead),
+                    maskInstruction: true, name: name)
+    }
+}

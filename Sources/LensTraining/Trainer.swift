@@ -1,0 +1,467 @@
+import Foundation
+import LensMath
+import LensModel
+import LensRetrieval
+import LensSupport
+import LensTokenizer
+
+/// Where a run stands; saved with every checkpoint so a run resumes exactly.
+public struct TrainState: Codable, Sendable {
+    public var stage = 0
+    public var step = 0          // within the stage
+    public var globalStep = 0
+    public var tokensSeen = 0
+    public var elapsedSeconds = 0.0
+    public var recipeHash = ""
+}
+
+/// One training step's numbers.
+public struct StepReport: Sendable {
+    public var loss: [Pooling: Float] = [:]
+    public var accuracy: [Pooling: Float] = [:]
+    public var gradNorm: Float = 0
+    public var tokens = 0
+    public var seconds = 0.0
+    public var learningRate: Float = 0
+}
+
+/// Runs a recipe: the NV-Embed two-stage contrastive recipe at small scale
+/// (docs/TRAINING.md). Deterministic for a seed: the batch of step k of stage s is drawn
+/// from an RNG seeded by (seed, s, k), so a resumed run sees the same batches.
+public final class Trainer: @unchecked Sendable {
+    public let recipe: Recipe
+    public let output: String
+    public let config: ModelConfig
+    public let params: ParameterSet
+    let net: TrainableNetwork
+    let cache = ActivationCache()
+    let data: TrainingData
+    let tokenizer: SentencePieceTokenizer
+    let tokenizerPath: String
+    let optimizer: AdamW
+    public private(set) var state = TrainState()
+    private let log: (String) -> Void
+    private var evalSets: [BEIRDataset] = []
+
+    /// - Parameters:
+    ///   - root: folder that relative recipe paths resolve against (the repository).
+    public init(recipe: Recipe, root: String, output: String, tokenizerPath: String, log: @escaping (String) -> Void) throws {
+        try recipe.validate()
+        self.recipe = recipe
+        self.output = output
+        self.log = log
+        self.tokenizerPath = tokenizerPath
+        config = recipe.config
+        try config.validate(file: "recipe")
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : root + "/" + p }
+        do { tokenizer = try SentencePieceTokenizer(path: tokenizerPath) } catch { throw TrainingError.io("\(error)") }
+        guard tokenizer.vocabularySize <= config.decoder.vocabSize else {
+            throw TrainingError.badRecipe("vocab_size \(config.decoder.vocabSize) < tokenizer's \(tokenizer.vocabularySize)")
+        }
+        data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve), tokenizer: tokenizer, log: log)
+        params = ParameterSet(config: config)
+        net = TrainableNetwork(params: params)
+        optimizer = AdamW(beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.epsilon, weightDecay: recipe.weightDecay, clip: recipe.gradClip)
+        for name in recipe.evalSets {
+            let folder = resolve(recipe.data) + "/eval/" + name
+            if var ds = try? BEIRDataset.load(folder: folder) {
+                ds = ds.subsample(maxQueries: recipe.evalMaxQueries, maxDocuments: recipe.evalMaxDocuments, seed: recipe.seed)
+                ds.name = name
+                evalSets.append(ds)
+            } else {
+                log("eval: skipping \(name) (not found under \(resolve(recipe.data))/eval)")
+            }
+        }
+        state.recipeHash = recipeHash()
+        if try !resume() {
+            params.initialize(seed: recipe.seed)
+            if recipe.initEmbeddingsFromTeacher, let t = recipe.teacher {
+                let path = resolve(t) + "/pieces.npy"
+                if FileManager.default.fileExists(atPath: path) {
+                    try initializeEmbeddings(fromTeacherPieces: path)
+                    log("init: token embeddings from a PCA of \(path)")
+                } else {
+                    log("init: \(path) not found; random token embeddings")
+                }
+            }
+        }
+    }
+
+    private func recipeHash() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        let d = (try? enc.encode(recipe)) ?? Data()
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in d { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+
+    // MARK: - embedding initialisation
+
+    /// Token embeddings = the teacher's piece vectors projected on their top principal
+    /// components (block power iteration on the covariance), scaled to unit RMS per
+    /// coordinate. Pieces the teacher could not embed keep their random init.
+    func initializeEmbeddings(fromTeacherPieces path: String) throws {
+        let (values, shape) = try NPY.read(path: path)
+        guard shape.count == 2 else { throw TrainingError.badData("\(path): expected a 2-D array") }
+        let n = min(shape[0], config.decoder.vocabSize), t = shape[1], d = config.decoder.hiddenSize
+        guard d <= t else { log("init: hidden size \(d) > teacher width \(t); random token embeddings"); return }
+        let X = values.pointer
+        var mean = [Float](repeating: 0, count: t)
+        var rows = 0
+        for i in 0..<n where Kernels.norm(X + i * t, count: t) > 0 { Kernels.add(&mean, X + i * t, count: t); rows += 1 }
+        for j in 0..<t { mean[j] /= Float(max(rows, 1)) }
+        let centered = FloatBuffer(count: n * t)
+        for i in 0..<n {
+            let src = X + i * t, dst = centered.pointer + i * t
+            if Kernels.norm(src, count: t) == 0 { continue }
+            for j in 0..<t { dst[j] = src[j] - mean[j] }
+        }
+        let cov = FloatBuffer(count: t * t)
+        gemm(transA: true, m: t, n: t, k: n, alpha: 1 / Float(max(rows, 1)), a: centered.pointer, lda: t, b: centered.pointer, ldb: t, c: cov.pointer, ldc: t)
+        // Block power iteration for the top-d eigenvectors (columns of V [t, d]).
+        var rng = SplitMix64(seed: 99)
+        let V = FloatBuffer(count: t * d), W = FloatBuffer(count: t * d)
+        for i in 0..<(t * d) { V[i] = Float(rng.nextGaussian()) }
+        for _ in 0..<60 {
+            gemm(m: t, n: d, k: t, a: cov.pointer, lda: t, b: V.pointer, ldb: d, c: W.pointer, ldc: d)
+            orthonormalizeColumns(W.pointer, rows: t, cols: d)
+            V.pointer.update(from: W.pointer, count: t * d)
+        }
+        let E = params["embed_tokens.weight"].pointer
+        let proj = FloatBuffer(count: n * d)
+        gemm(m: n, n: d, k: t, a: centered.pointer, lda: t, b: V.pointer, ldb: d, c: proj.pointer, ldc: d)
+        var ss = 0.0
+        for i in 0..<(n * d) { ss += Double(proj[i] * proj[i]) }
+        let rms = Float((ss / Double(rows * d)).squareRoot())
+        for i in 0..<n where Kernels.norm(X + i * t, count: t) > 0 {
+            for j in 0..<d { E[i * d + j] = proj[i * d + j] / max(rms, 1e-6) }
+        }
+    }
+
+    // MARK: - the run
+
+    /// Trains every remaining step, checkpointing and evaluating on the way, then exports
+    /// the model to `output`. `progress` gets each step's report.
+    /// `shouldStop` is polled after every step: when it returns true the run checkpoints and
+    /// returns early (Ctrl-C), to be resumed by running the same command again.
+    /// Returns true when every stage finished (and the model was exported).
+    @discardableResult
+    public func run(shouldStop: () -> Bool = { false }, progress: (TrainState, StepReport, Recipe.Stage) -> Void) throws -> Bool {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let csvPath = output + "/train.csv"
+        if !FileManager.default.fileExists(atPath: csvPath) {
+            try "global_step,stage,step,lr,loss_latent,loss_mean,loss_eos,acc_latent,acc_mean,acc_eos,grad_norm,tokens,tokens_per_s,elapsed_s\n"
+                .write(toFile: csvPath, atomically: true, encoding: .utf8)
+        }
+        let csv = FileHandle(forWritingAtPath: csvPath)!
+        csv.seekToEndOfFile()
+        defer { csv.closeFile() }
+        while state.stage < recipe.stages.count {
+            let stage = recipe.stages[state.stage]
+            while state.step < stage.steps {
+                let report = trainStep(stage: stage, stageIndex: state.stage, step: state.step)
+                state.step += 1
+                state.globalStep += 1
+                state.tokensSeen += report.tokens
+                state.elapsedSeconds += report.seconds
+                func f(_ p: Pooling, _ m: [Pooling: Float]) -> String { m[p].map { String(format: "%.5f", $0) } ?? "" }
+                let line = "\(state.globalStep),\(stage.name),\(state.step),\(report.learningRate),\(f(.latent, report.loss)),\(f(.mean, report.loss)),\(f(.eos, report.loss)),\(f(.latent, report.accuracy)),\(f(.mean, report.accuracy)),\(f(.eos, report.accuracy)),\(report.gradNorm),\(report.tokens),\(Int(Double(report.tokens) / report.seconds)),\(String(format: "%.1f", state.elapsedSeconds))\n"
+                csv.write(Data(line.utf8))
+                progress(state, report, stage)
+                if state.globalStep % recipe.checkpointEvery == 0 { try saveCheckpoint() }
+                if recipe.evalEvery > 0 && state.globalStep % recipe.evalEvery == 0 { try evaluateDev() }
+                if shouldStop() {
+                    try saveCheckpoint()
+                    log("stopped at step \(state.globalStep); checkpoint saved, run the same command to resume")
+                    return false
+                }
+            }
+            state.stage += 1
+            state.step = 0
+            try saveCheckpoint()
+            try evaluateDev()
+        }
+        try export()
+        return true
+    }
+
+    /// Builds the batch of (stage, step), runs forward, losses and backward, and updates.
+    public func trainStep(stage: Recipe.Stage, stageIndex: Int, step: Int) -> StepReport {
+        let t0 = monotonicSeconds()
+        var rng = SplitMix64(seed: recipe.seed &* 0x9E37_79B9 &+ UInt64(stageIndex) &* 1_000_003 &+ UInt64(step))
+        let b = buildBatch(stage: stage, rng: &rng)
+        var report = StepReport()
+        report.learningRate = learningRate(peak: stage.learningRate, step: step, warmup: stage.warmupSteps, total: stage.steps)
+        params.zeroGrad()
+        let out = net.forward(b.packed, mask: recipe.mask, cache: cache)
+        let d = config.decoder.hiddenSize, T = b.packed.totalTokens, B = b.queryCount
+        let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
+        let loss = ContrastiveLoss(temperature: recipe.temperature, teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight)
+        for p in recipe.poolings {
+            let states = p == .latent ? out.latent! : out.hidden
+            let pooled = TrainingPooling.forward(states, batch: b.packed, poolStart: b.poolStart, pooling: p, width: d)
+            let q = Array(pooled.embeddings[0..<(B * d)]), c = Array(pooled.embeddings[(B * d)...])
+            let r = loss.compute(queries: q, candidates: c, width: d, positive: b.positive, allowed: b.allowed, teacherScores: b.teacher)
+            report.loss[p] = r.loss
+            report.accuracy[p] = r.accuracy
+            TrainingPooling.backward(pooled, dE: r.dQ + r.dC, batch: b.packed, poolStart: b.poolStart,
+                                     into: p == .latent ? dLatent.pointer : dHidden.pointer)
+        }
+        net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: config.latent != nil ? dLatent.pointer : nil)
+        report.gradNorm = optimizer.step(params, lr: report.learningRate, step: state.globalStep + 1)
+        report.tokens = T
+        report.seconds = monotonicSeconds() - t0
+        return report
+    }
+
+    // MARK: - batches
+
+    struct Batch {
+        var packed = PackedBatch()
+        var poolStart: [Int] = []
+        var queryCount = 0
+        var positive: [Int] = []
+        var allowed: [[Int]] = []
+        var teacher: [[Float]?] = []
+    }
+
+    private func taskWeights(_ stage: Recipe.Stage) -> [(String, Double)] {
+        let tasks = data.pairsByTask.keys.sorted()
+        return tasks.compactMap { t in
+            let w = stage.tasks?[t] ?? Double(data.pairsByTask[t]!.count).squareRoot()
+            return w > 0 ? (t, w) : nil
+        }
+    }
+
+    private func pick<T>(_ items: [(T, Double)], _ rng: inout SplitMix64) -> T {
+        let total = items.reduce(0) { $0 + $1.1 }
+        var r = Double(rng.next() >> 11) / Double(1 << 53) * total
+        for (x, w) in items { r -= w; if r <= 0 { return x } }
+        return items.last!.0
+    }
+
+    func buildBatch(stage: Recipe.Stage, rng: inout SplitMix64) -> Batch {
+        let B = stage.batchSize
+        let nRetrieval = Int((Double(B) * stage.retrievalFraction).rounded())
+        let weights = taskWeights(stage)
+        // Stage 1 (in-batch negatives on): one task per batch, so in-batch passages are
+        // comparable. Mixed stages: each item picks its own task.
+        let batchTask = pick(weights, &rng)
+        struct Item { var query: [Int32]; var poolStart: Int; var pos: String; var negs: [String]; var pair: Int? }
+        var items: [Item] = []
+        var candTokens: [String: (ids: [Int32], poolStart: Int, doc: Int?)] = [:]
+        var candOrder: [String] = []
+        func addCandidate(_ key: String, _ make: () -> (ids: [Int32], poolStart: Int, doc: Int?)) {
+            if candTokens[key] == nil { candTokens[key] = make(); candOrder.append(key) }
+        }
+        for _ in 0..<nRetrieval {
+            let task = stage.inBatchNegatives ? batchTask : pick(weights, &rng)
+            let list = data.pairsByTask[task]!
+            let pi = list[Int(rng.next() % UInt64(list.count))]
+            let pair = data.pairs[pi]
+            let instruction = queryInstruction(task: trainingInstructions[pair.task] ?? "")
+            let q = data.tokens(instruction + pair.query, maxLength: recipe.maxQueryLength)
+            let pool = min(data.instructionLength(instruction), q.count - 1)
+            var negDocs: [Int] = []
+            if stage.hardNegatives > 0 {
+                var pool2: [Int] = []
+                if let cand = data.candidates?[pi] {
+                    for (c, s) in zip(cand.docs, cand.scores) where s < recipe.positiveAwareMargin * cand.posScore {
+                        pool2.append(Int(c))
+                        if pool2.count >= recipe.mineTop { break }
+                    }
+                }
+                while negDocs.count < stage.hardNegatives {
+                    if !pool2.isEmpty {
+                        negDocs.append(pool2.remove(at: Int(rng.next() % UInt64(pool2.count))))
+                    } else {
+                        let other = data.pairs[list[Int(rng.next() % UInt64(list.count))]].doc
+                        if other != pair.doc { negDocs.append(other) }
+                    }
+                }
+            }
+            for doc in [pair.doc] + negDocs {
+                addCandidate("d\(doc)") { (data.tokens(data.docs[doc], maxLength: recipe.maxPassageLength), 0, doc) }
+            }
+            items.append(Item(query: q, poolStart: pool, pos: "d\(pair.doc)", negs: negDocs.map { "d\($0)" }, pair: pi))
+        }
+        let exampleTasks = data.labelsOf.keys.sorted().map { ($0, Double(data.byLabel[$0]!.values.reduce(0) { $0 + $1.count }).squareRoot()) }
+        for _ in nRetrieval..<B where !exampleTasks.isEmpty {
+            let task = pick(exampleTasks, &rng)
+            let labels = data.labelsOf[task]!
+            guard labels.count >= 2 else { continue }
+            let label = labels[Int(rng.next() % UInt64(labels.count))]
+            let members = data.byLabel[task]![label]!
+            let a = members[Int(rng.next() % UInt64(members.count))]
+            var p = members[Int(rng.next() % UInt64(members.count))]
+            if p == a { p = members[(members.firstIndex(of: a)! + 1) % members.count] }
+            let instruction = queryInstruction(task: trainingInstructions[task] ?? "")
+            let iLen = data.instructionLength(instruction)
+            func tok(_ e: Int) -> [Int32] { data.tokens(instruction + data.examples[e].text, maxLength: recipe.maxPassageLength) }
+            var negs: [Int] = []
+            while negs.count < max(stage.hardNegatives, 1) {
+                let other = labels[Int(rng.next() % UInt64(labels.count))]
+                if other == label { continue }
+                let m = data.byLabel[task]![other]!
+                negs.append(m[Int(rng.next() % UInt64(m.count))])
+            }
+            for e in [p] + negs { addCandidate("e\(e)") { (tok(e), min(iLen, tok(e).count - 1), nil) } }
+            let q = tok(a)
+            items.append(Item(query: q, poolStart: min(iLen, q.count - 1), pos: "e\(p)", negs: negs.map { "e\($0)" }, pair: nil))
+        }
+        var b = Batch()
+        for it in items { b.packed.append(it.query); b.poolStart.append(it.poolStart) }
+        b.queryCount = items.count
+        let candIndex = Dictionary(uniqueKeysWithValues: candOrder.enumerated().map { ($1, $0) })
+        for key in candOrder { let c = candTokens[key]!; b.packed.append(c.ids); b.poolStart.append(c.poolStart) }
+        for it in items {
+            let pos = candIndex[it.pos]!
+            b.positive.append(pos)
+            let allowed = stage.inBatchNegatives ? Array(0..<candOrder.count) : [pos] + it.negs.map { candIndex[$0]! }
+            b.allowed.append(allowed)
+            if let pi = it.pair, data.teacherQueries != nil {
+                var scores: [Float] = []
+                var ok = true
+                for c in allowed {
+                    guard let doc = candTokens[candOrder[c]]!.doc, let s = data.teacherScore(pair: pi, doc: doc) else { ok = false; break }
+                    scores.append(s)
+                }
+                b.teacher.append(ok ? scores : nil)
+            } else {
+                b.teacher.append(nil)
+            }
+        }
+        return b
+    }
+
+    // MARK: - evaluation, checkpoints, export
+
+    /// The current weights as an inference model.
+    public func currentModel() throws -> EmbeddingModel {
+        EmbeddingModel(folder: output, config: config, tokenizer: tokenizer, weights: try params.modelWeights())
+    }
+
+    /// nDCG@10 per pooling on the (subsampled) dev sets; appended to eval.csv.
+    @discardableResult
+    public func evaluateDev() throws -> [String: [Pooling: RankingMetrics]] {
+        guard !evalSets.isEmpty else { return [:] }
+        let model = try currentModel()
+        var all: [String: [Pooling: RankingMetrics]] = [:]
+        let path = output + "/eval.csv"
+        if !FileManager.default.fileExists(atPath: path) {
+            try "global_step,tokens_seen,set,pooling,ndcg@10,mrr@10,recall@10,recall@100\n".write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let fh = FileHandle(forWritingAtPath: path)!
+        fh.seekToEndOfFile()
+        defer { fh.closeFile() }
+        var summary: [String] = []
+        for ds in evalSets {
+            let task = evalTask(ds.name)
+            let m = try RetrievalEvaluator.evaluate(model: model, dataset: ds, poolings: Pooling.allCases, mask: recipe.mask,
+                                                    instruction: queryInstruction(task: trainingInstructions[task] ?? ""), maxLength: recipe.maxPassageLength)
+            all[ds.name] = m
+            for p in Pooling.allCases {
+                let r = m[p]!
+                fh.write(Data("\(state.globalStep),\(state.tokensSeen),\(ds.name),\(p.rawValue),\(r.ndcg10),\(r.mrr10),\(r.recall10),\(r.recall100)\n".utf8))
+            }
+            summary.append("\(ds.name) " + Pooling.allCases.map { String(format: "%@ %.3f", $0.rawValue, m[$0]!.ndcg10) }.joined(separator: " "))
+        }
+        log("eval @\(state.globalStep) (\(state.tokensSeen) tokens): " + summary.joined(separator: " | "))
+        return all
+    }
+
+    /// The training task whose instruction fits an eval set name.
+    func evalTask(_ set: String) -> String {
+        if set.contains("debian") { return "debian" }
+        if set.contains("wordnet") { return "wordnet-def" }
+        if set.contains("foldoc") { return "foldoc" }
+        if set.contains("pydocs-api") { return "pydocs-api" }
+        if set.contains("pydocs") { return "pydocs-section" }
+        if set.contains("vera") { return "vera" }
+        return ""
+    }
+
+    var checkpointFolder: String { output + "/checkpoint" }
+
+    /// Parameters, AdamW moments and state, written to a temporary folder then renamed,
+    /// so a kill at any moment leaves the previous checkpoint intact.
+    public func saveCheckpoint() throws {
+        let tmp = checkpointFolder + ".tmp"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        func tensors(_ kind: String) -> [SafetensorsWriter.Tensor] {
+            params.all.map { p in
+                let buf = kind == "value" ? p.value : kind == "m" ? p.m : p.v
+                return SafetensorsWriter.Tensor(name: p.name, shape: p.shape, values: UnsafeBufferPointer(start: buf.pointer, count: p.count))
+            }
+        }
+        try SafetensorsWriter.write(tensors("value"), dtype: .f32, to: tmp + "/params.safetensors")
+        try SafetensorsWriter.write(tensors("m"), dtype: .f32, to: tmp + "/adam_m.safetensors")
+        try SafetensorsWriter.write(tensors("v"), dtype: .f32, to: tmp + "/adam_v.safetensors")
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(state).write(to: URL(fileURLWithPath: tmp + "/state.json"))
+        let old = checkpointFolder + ".old"
+        try? FileManager.default.removeItem(atPath: old)
+        if FileManager.default.fileExists(atPath: checkpointFolder) { try FileManager.default.moveItem(atPath: checkpointFolder, toPath: old) }
+        try FileManager.default.moveItem(atPath: tmp, toPath: checkpointFolder)
+        try? FileManager.default.removeItem(atPath: old)
+    }
+
+    /// Loads the checkpoint in `output` when there is one for this recipe.
+    func resume() throws -> Bool {
+        var folder = checkpointFolder
+        if !FileManager.default.fileExists(atPath: folder + "/state.json") {
+            folder = checkpointFolder + ".old"   // killed between the two renames
+            if !FileManager.default.fileExists(atPath: folder + "/state.json") { return false }
+        }
+        let saved = try JSONDecoder().decode(TrainState.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/state.json")))
+        guard saved.recipeHash == state.recipeHash else {
+            throw TrainingError.badCheckpoint("\(folder) was made by a different recipe; use another --out or delete it")
+        }
+        for (file, kind) in [("params", "value"), ("adam_m", "m"), ("adam_v", "v")] {
+            let f = try SafetensorsFile(path: folder + "/\(file).safetensors")
+            for p in params.all {
+                guard let info = f.tensors[p.name], info.dtype == .f32, info.elementCount == p.count else {
+                    throw TrainingError.badCheckpoint("\(folder)/\(file).safetensors lacks \(p.name)")
+                }
+                let dst = kind == "value" ? p.value : kind == "m" ? p.m : p.v
+                UnsafeMutableRawPointer(dst.pointer).copyMemory(from: f.rawPointer(info), byteCount: p.count * 4)
+            }
+        }
+        state = saved
+        log("resumed from \(folder): stage \(saved.stage + 1), step \(saved.step), \(saved.tokensSeen) tokens seen")
+        return true
+    }
+
+    /// Writes the final model folder and a training summary.
+    public func export() throws {
+        try params.export(to: output, tokenizerPath: tokenizerPath, metadata: ["latentlens_recipe": recipe.name])
+        var w = JSONWriter()
+        w.beginObject()
+        w.member("recipe", recipe.name)
+        w.member("steps", state.globalStep)
+        w.member("tokens_seen", state.tokensSeen)
+        w.member("train_seconds", state.elapsedSeconds)
+        w.member("parameters", params.count)
+        w.endObject()
+        try w.text.write(toFile: output + "/training_summary.json", atomically: true, encoding: .utf8)
+        log("exported \(output): \(params.count) parameters, \(state.tokensSeen) tokens in \(Int(state.elapsedSeconds)) s")
+    }
+}
+
+/// Gram–Schmidt on the columns of a row-major [rows, cols] matrix.
+func orthonormalizeColumns(_ a: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for j in 0..<cols {
+        for k in 0..<j {
+            var dot = 0.0
+            for i in 0..<rows { dot += Double(a[i * cols + j]) * Double(a[i * cols + k]) }
+            for i in 0..<rows { a[i * cols + j] -= Float(dot) * a[i * cols + k] }
+        }
+        var n = 0.0
+        for i in 0..<rows { n += Double(a[i * cols + j] * a[i * cols + j]) }
+        let inv = Float(1 / max(n.squareRoot(), 1e-12))
+        for i in 0..<rows { a[i * cols + j] *= inv }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import LensMath
+import LensModel
+import LensSupport
+import LensTokenizer
+
+/// Task instructions used in training (query side); mirrored in docs/TRAINING.md and
+/// the explorer's presets. Keep in sync with scripts/build_data.py.
+public let trainingInstructions: [String: String] = [
+    "debian": "Given a one-line summary of a software package, retrieve the package's full description",
+    "wordnet-def": "Given a word or phrase, retrieve its dictionary definition",
+    "wordnet-example": "Given a definition, retrieve a sentence that uses the word in that sense",
+    "foldoc": "Given a computing term, retrieve its definition",
+    "vera": "Given a computing acronym, retrieve its expansion",
+    "pydocs-section": "Given a section title from the Python documentation, retrieve the section",
+    "pydocs-api": "Given a Python API name, retrieve its documentation",
+    "debian-section": "Classify a software package description by its Debian archive section",
+    "wordnet-lexname": "Classify a dictionary definition by its semantic category",
+    "synonyms": "Retrieve semantically similar text",
+]
+
+/// Training data: stage-1 retrieval pairs with teacher-mined candidates, stage-2
+/// labelled examples, teacher vectors, and a token cache.
+public final class TrainingData: @unchecked Sendable {
+    public struct Pair { let task: String; let query: String; let doc: Int }
+    public struct Candidates { let posScore: Float; let docs: [Int32]; let scores: [Float] }
+    public struct Example { let task: String; let text: String; let label: String }
+
+    public let pairs: [Pair]
+    public let docs: [String]
+    public let candidates: [Candidates]?
+    public let teacherQueries: FloatBuffer?
+    public let teacherDocs: FloatBuffer?
+    let teacherWidth: Int
+    public let examples: [Example]
+    /// Stage-2 task → label → example indices.
+    let byLabel: [String: [String: [Int]]]
+    let labelsOf: [String: [String]]
+    /// Retrieval task → pair indices.
+    public let pairsByTask: [String: [Int]]
+
+    let tokenizer: SentencePieceTokenizer
+    private var tokenCache: [String: [Int32]] = [:]
+    private var instructionLengths: [String: Int] = [:]
+    private let lock = NSLock()
+
+    public init(folder: String, teacher: String?, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
+        self.tokenizer = tokenizer
+        func lines(_ path: String) throws -> [String] {
+            guard let d = FileManager.default.contents(atPath: path) else {
+                throw TrainingError.badData("cannot read \(path); build it with python3 scripts/build_data.py")
+            }
+            return String(decoding: d, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        func object(_ s: String, _ file: String, _ i: Int) throws -> [String: Any] {
+            guard let o = try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] else {
+                throw TrainingError.badData("\(file):\(i + 1): not a JSON object")
+            }
+            return o
+        }
+        // Documents: the teacher's docs.jsonl when present (its row order matches docs.npy),
+        // else the unique positives of retrieval.jsonl in first-seen order (the same order).
+        let pairFile = folder + "/train/retrieval.jsonl"
+        let rawPairs = try lines(pairFile)
+        var docIndex: [String: Int] = [:]
+        var docs: [String] = []
+        var pairs: [Pair] = []
+        for (i, l) in rawPairs.enumerated() {
+            let o = try object(l, pairFile, i)
+            guard let task = o["task"] as? String, let q = o["query"] as? String, let pos = o["positive"] as? String,
+                  let id = o["doc_id"] as? String else { throw TrainingError.badData("\(pairFile):\(i + 1): missing fields") }
+            let di: Int
+            if let k = docIndex[id] { di = k } else { di = docs.count; docIndex[id] = di; docs.append(pos) }
+            pairs.append(Pair(task: task, query: q, doc: di))
+        }
+        self.pairs = pairs
+        self.docs = docs
+        var byTask: [String: [Int]] = [:]
+        for (i, p) in pairs.enumerated() { byTask[p.task, default: []].append(i) }
+        pairsByTask = byTask
+        log("data: \(pairs.count) retrieval pairs over \(docs.count) passages, tasks: " + byTask.map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))
+
+        if let teacher, FileManager.default.fileExists(atPath: teacher + "/candidates.jsonl") {
+            let cand = try lines(teacher + "/candidates.jsonl")
+            guard cand.count == pairs.count else { throw TrainingError.badData("\(teacher)/candidates.jsonl has \(cand.count) rows for \(pairs.count) pairs: rerun scripts/teacher.py train") }
+            candidates = try cand.enumerated().map { i, l in
+                let o = try object(l, teacher + "/candidates.jsonl", i)
+                return Candidates(posScore: Float((o["pos_score"] as? Double) ?? 1),
+                                  docs: ((o["cand"] as? [Int]) ?? []).map(Int32.init), scores: ((o["score"] as? [Double]) ?? []).map(Float.init))
+            }
+            let q = try NPY.read(path: teacher + "/queries.npy"), d = try NPY.read(path: teacher + "/docs.npy")
+            guard q.shape.first == pairs.count, d.shape.first == docs.count else {
+                throw TrainingError.badData("teacher vectors (\(q.shape), \(d.shape)) do not match \(pairs.count) pairs / \(docs.count) passages")
+            }
+            teacherQueries = q.values
+            teacherDocs = d.values
+            teacherWidth = q.shape.count == 2 ? q.shape[1] : 0
+            log("teacher: mined candidates and vectors loaded from \(teacher)")
+        } else {
+            candidates = nil
+            teacherQueries = nil
+            teacherDocs = nil
+            teacherWidth = 0
+            log("teacher: none (negatives are random passages of the same task; no distillation)")
+        }
+
+        let exFile = folder + "/train/stage2.jsonl"
+        var examples: [Example] = []
+        if FileManager.default.fileExists(atPath: exFile) {
+            for (i, l) in try lines(exFile).enumerated() {
+                let o = try object(l, exFile, i)
+                guard let task = o["task"] as? String, let text = o["text"] as? String, let label = o["label"] as? String else { continue }
+                examples.append(Example(task: task, text: text, label: label))
+            }
+        }
+        self.examples = examples
+        var byLabel: [String: [String: [Int]]] = [:]
+        for (i, e) in examples.enumerated() { byLabel[e.task, default: [:]][e.label, default: []].append(i) }
+        // Only labels with at least two examples can give a positive.
+        self.byLabel = byLabel.mapValues { $0.filter { $0.value.count >= 2 } }
+        labelsOf = self.byLabel.mapValues { Array($0.keys).sorted() }
+        log("data: \(examples.count) stage-2 examples, tasks: " + self.byLabel.map { "\($0.key) (\($0.value.count) labels)" }.sorted().joined(separator: ", "))
+    }
+
+    /// Token ids `<s> + text + </s>`, truncated, cached by (text, limit).
+    func tokens(_ text: String, maxLength: Int) -> [Int32] {
+        let key = "\(maxLength)\u{1}" + text
+        lock.lock()
+        if let t = tokenCache[key] { lock.unlock(); return t }
+        lock.unlock()
+        var ids: [Int32] = [tokenizer.bosID]
+        ids += tokenizer.encode(text, specialTokens: .parse).map(\.id)
+        ids.append(tokenizer.eosID)
+        if ids.count > maxLength { ids.removeLast(ids.count - maxLength) }
+        lock.lock()
+        if tokenCache.count > 2_000_000 { tokenCache.removeAll(keepingCapacity: true) }
+        tokenCache[key] = ids
+        lock.unlock()
+        return ids
+    }
+
+    func instructionLength(_ instruction: String) -> Int {
+        if instruction.isEmpty { return 0 }
+        lock.lock()
+        defer { lock.unlock() }
+        if let n = instructionLengths[instruction] { return n }
+        let n = tokenizer.encode(instruction, specialTokens: .parse).count
+        instructionLengths[instruction] = n
+        return n
+    }
+
+    /// Teacher cosine between pair `pair`'s query and passage `doc`.
+    func teacherScore(pair: Int, doc: Int) -> Float? {
+        guard let tq = teacherQueries, let td = teacherDocs else { return nil }
+        return Kernels.dot(tq.pointer + pair * teacherWidth, td.pointer + doc * teacherWidth, count: teacherWidth)
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import LensMath
+import LensModel
+import LensTraining
+
+/// Set by SIGINT/SIGTERM; polled between training steps.
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an NV-Embed-style model with a recipe (two-stage contrastive instruction tuning).",
+        discussion: """
+        RECIPE is a JSON file or the name of one in Models/recipes/. Needs the data built by \
+        `python3 scripts/build_data.py` (and, for hard-negative mining and distillation, the \
+        teacher outputs of scripts/teacher.py). Writes train.csv, eval.csv, a checkpoint (every \
+        checkpoint_every steps) and finally the model folder to --out. Ctrl-C saves a checkpoint; \
+        running the same command again resumes exactly where it stopped.
+        """)
+
+    @Option(name: .long, help: "Recipe file or name (Models/recipes/NAME.json).")
+    var recipe: String
+
+    @Option(name: .long, help: "Output folder (model, logs, checkpoint).")
+    var out: String
+
+    @Option(name: .long, help: "BLAS threads (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .long, help: ArgumentHelp("SentencePiece model (default: the Mistral v0.1 tokenizer in Models/).", valueName: "FILE"))
+    var tokenizer: String?
+
+    func run() throws {
+        try runReportingErrors {
+            if let threads { BLAS.setThreads(threads) }
+            let recipePath = recipe.hasSuffix(".json") || recipe.contains("/") ? recipe
+                : (ModelLocator.findInRepo("Models/recipes/\(recipe).json") ?? "Models/recipes/\(recipe).json")
+            let r = try Recipe.load(path: recipePath)
+            let root = ModelLocator.findInRepo("Package.swift").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
+            let tok = tokenizer ?? (ModelLocator.findInRepo("Models/mistral-tokenizer/tokenizer.model") ?? "Models/mistral-tokenizer/tokenizer.model")
+            let trainer = try Trainer(recipe: r, root: root, output: out, tokenizerPath: tok) { warn($0) }
+            signal(SIGINT) { _ in stopRequested = 1 }
+            signal(SIGTERM) { _ in stopRequested = 1 }
+            let isTTY = isatty(2) != 0
+            var lastPrint = 0.0
+            let totalSteps = r.stages.reduce(0) { $0 + $1.steps }
+            let flops = 3 * FlopCount.forward(r.config, length: 64)   // per token, roughly
+            let done = try trainer.run(shouldStop: { stopRequested != 0 }) { state, rep, stage in
+                let now = monotonicSeconds()
+                guard isTTY || now - lastPrint > 30 || state.step == stage.steps else { return }
+                lastPrint = now
+                let frac = Double(state.globalStep) / Double(totalSteps)
+                let eta = state.elapsedSeconds / max(frac, 1e-9) * (1 - frac)
+                let bar = String(repeating: "█", count: Int(frac * 24)) + String(repeating: "·", count: 24 - Int(frac * 24))
+                let losses = r.poolings.map { String(format: "%@ %.3f", $0.rawValue, rep.loss[$0] ?? 0) }.joined(separator: " ")
+                let tps = Double(rep.tokens) / rep.seconds
+                let line = String(format: "%@ %5d/%d %@ %@ acc %.2f │ %.0f tok/s %.0f GFLOP/s │ ETA %@",
+                                  stage.name, state.globalStep, totalSteps, bar, losses, rep.accuracy[r.poolings[0]] ?? 0,
+                                  tps, tps * flops / 64 / 1e9, formatDuration(eta))
+                FileHandle.standardError.write(Data(((isTTY ? "\r\u{1B}[K" : "") + line + (isTTY ? "" : "\n")).utf8))
+            }
+            if isTTY { FileHandle.standardError.write(Data("\n".utf8)) }
+            if !done { throw ExitCode(130) }
+        }
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s)
+    return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+import LensRetrieval
+
+/// Metric code on hand-computed toy cases.
+@Test func ndcgOnHandComputedCases() {
+    // Relevant at ranks 1 and 3 of 2 relevant: DCG = 1 + 1/log2(4) = 1.5; IDCG = 1 + 1/log2(3).
+    let v = RankingMetrics.ndcg(["a", "x", "b"], relevant: ["a", "b"])
+    #expect(abs(v - 1.5 / (1 + 1 / log2(3.0))) < 1e-12)
+    #expect(RankingMetrics.ndcg(["x", "y"], relevant: ["a"]) == 0)
+    #expect(RankingMetrics.ndcg(["a"], relevant: ["a"]) == 1)
+    // Relevant only at rank 11: outside @10.
+    #expect(RankingMetrics.ndcg((0..<10).map { "n\($0)" } + ["a"], relevant: ["a"]) == 0)
+}
+
+@Test func mrrAndRecallOnHandComputedCases() {
+    #expect(RankingMetrics.reciprocalRank(["x", "y", "a"], relevant: ["a"]) == 1.0 / 3)
+    #expect(RankingMetrics.recall(["a", "x", "b"], relevant: ["a", "b", "c", "d"], k: 2) == 0.25)
+    let m = RankingMetrics.evaluate(rankings: ["q1": ["a"], "q2": ["x", "b"]], qrels: ["q1": ["a"], "q2": ["b"]])
+    #expect(m.queries == 2)
+    #expect(abs(m.mrr10 - 0.75) < 1e-12)
+    #expect(abs(m.ndcg10 - (1 + 1 / log2(3.0)) / 2) < 1e-12)
+}
+
+@Test func correlationsOnHandComputedCases() {
+    #expect(abs(Correlation.pearson([1, 2, 3], [2, 4, 6]) - 1) < 1e-12)
+    #expect(abs(Correlation.spearman([1, 2, 3, 4], [10, 20, 30, 1000]) - 1) < 1e-12)
+    #expect(Correlation.ranks([3, 1, 3]) == [2.5, 1, 2.5])
+    #expect(abs(Correlation.spearman([1, 2, 3], [3, 2, 1]) + 1) < 1e-12)
+}
+
+@Test func bm25RanksTheMatchingDocumentFirst() {
+    let bm = BM25(documents: ["the cat sat on the mat", "dogs chase cats", "quantum chromodynamics of quarks", "a mat for yoga"])
+    let hits = bm.search("quarks", k: 3)
+    #expect(hits.first?.index == 2)
+    #expect(hits.count == 1)
+    #expect(bm.search("mat", k: 4).map(\.index).sorted() == [0, 3])
+    #expect(BM25.tokenize("The Ünïcode-word, x2!") == ["ünïcode", "word", "x2"])
+}
+
+@Test func topKEqualsFullSort() {
+    var rng = SystemRandomNumberGenerator()
+    let scores = (0..<1000).map { _ in Float(Int.random(in: 0..<50, using: &rng)) }   // many ties
+    let got = scores.withUnsafeBufferPointer { topK($0.baseAddress!, 1000, 25) }
+    let want = scores.enumerated().sorted { $0.element != $1.element ? $0.element > $1.element : $0.offset < $1.offset }.prefix(25)
+    #expect(got.map(\.index) == want.map(\.offset))
+}
+
+@Test func vectorIndexEqualsBruteForce() {
+    var rng = SystemRandomNumberGenerator()
+    let d = 8, n = 300
+    let rows = (0..<n).map { _ in (0..<d).map { _ in Float.random(in: -1...1, using: &rng) } }
+    let index = VectorIndex(rows: rows, width: d)
+    let queries = (0..<5).map { _ in (0..<d).map { _ in Float.random(in: -1...1, using: &rng) } }
+    let hits = index.search(queries.flatMap { $0 }, k: 10)
+    for (qi, q) in queries.enumerated() {
+        let brute = rows.enumerated().map { ($0.offset, zip($0.element, q).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            .sorted { $0.1 > $1.1 }.prefix(10)
+        #expect(hits[qi].map(\.index) == brute.map(\.0))
+    }
+}
