@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End-to-end checks of the CLI binary: help texts, JSON output, errors as one line on
+# stderr with a non-zero exit, malformed input reported as file:line and skipped.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
+FIX=Tests/LensModelTests/Fixtures
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "ok   - $1"; pass=$((pass + 1)); }
+no() { echo "FAIL - $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+
+for c in "" tokenize embed train bench; do
+  check "help: latentlens $c --help" "'$BIN' $c --help >$T/help 2>&1 && grep -q USAGE $T/help"
+done
+
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --instruction "find things" "hello world" "안녕 👋" >$T/out 2>$T/err
+check "embed: two JSON lines" "[[ \$(wc -l <$T/out) == 2 ]]"
+check "embed: valid JSON with all poolings" "python3 -c 'import json,sys; [json.loads(l) for l in open(\"$T/out\")]; o=json.loads(open(\"$T/out\").readline()); assert len(o[\"latent\"])==32 and len(o[\"mean\"])==32 and len(o[\"eos\"])==32 and o[\"truncated\"] is False'"
+
+"$BIN" embed --model /nonexistent "x" >$T/out 2>$T/err; rc=$?
+check "missing model: exit 1" "[[ $rc == 1 ]]"
+check "missing model: one line on stderr" "[[ \$(wc -l <$T/err) == 1 ]] && grep -q '^latentlens: error: .*no such model folder' $T/err"
+
+"$BIN" embed --model $FIX/tiny-mistral-f32 --pooling latent "x" >$T/out 2>$T/err; rc=$?
+check "latent pooling on a plain Mistral folder is refused" "[[ $rc == 1 ]] && grep -q 'no latent-attention block' $T/err"
+
+printf '{"text": "first"}\nnot json\n{"id": 7}\n\xff\xfe bad utf8\n{"text": "second", "id": "b"}\n' >$T/in.jsonl
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --input $T/in.jsonl >$T/out 2>$T/err; rc=$?
+check "malformed JSONL: exit 0 with the valid lines embedded" "[[ $rc == 0 ]] && [[ \$(wc -l <$T/out) == 2 ]]"
+check "malformed JSONL: file:line reported" "grep -q 'in.jsonl:2: not a JSON object' $T/err && grep -q 'in.jsonl:3: no string field' $T/err && grep -q 'in.jsonl:4: invalid UTF-8' $T/err"
+check "malformed JSONL: id carried" "grep -q '\"id\":\"b\"' $T/out"
+
+printf 'not json at all\n' >$T/bad.jsonl
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --input $T/bad.jsonl >$T/out 2>$T/err; rc=$?
+check "nothing valid: exit 1" "[[ $rc == 1 ]] && grep -q 'no valid input' $T/err"
+
+printf 'line one\nline two\n' | "$BIN" embed --model $FIX/tiny-nvembed-f32 --pooling mean - >$T/out 2>$T/err
+check "stdin lines" "[[ \$(wc -l <$T/out) == 2 ]] && ! grep -q latent $T/out"
+
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --max-length 4 "a rather long input that gets cut" >$T/out 2>$T/err
+check "truncation flagged" "grep -q '\"truncated\":true' $T/out"
+
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --instruction "x y z w" --max-length 3 "q" >$T/out 2>$T/err; rc=$?
+check "empty pool reported, not NaN" "grep -q 'empty pool' $T/err && ! grep -qi nan $T/out"
+
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --trace "trace me" >$T/out 2>$T/err
+check "trace: shares and latent probabilities" "python3 -c 'import json; o=json.loads(open(\"$T/out\").read()); t=o[\"trace\"]; assert abs(sum(t[\"shares\"][\"latent\"])-1)<1e-3; assert len(t[\"latent_probabilities\"])==2 and len(t[\"latent_probabilities\"][0])==len(o[\"tokens\"])'"
+
+"$BIN" tokenize --model $FIX/tiny-nvembed-f32 --json "hi </s> there" >$T/out 2>$T/err
+check "tokenize: literal </s> becomes id 2" "python3 -c 'import json; o=json.loads(open(\"$T/out\").read()); assert o[\"ids\"].count(2)==2 and o[\"ids\"][0]==1'"
+
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --max-length 0 "x" >$T/out 2>$T/err; rc=$?
+check "bad option value: non-zero exit with a message" "[[ $rc != 0 ]] && grep -q 'max-length' $T/err"
+
+dd if=/dev/urandom of=$T/junk bs=1k count=4 2>/dev/null
+mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $T/corrupt/ && head -c 50000 $FIX/tiny-nvembed-bf16/model.safetensors >$T/corrupt/model.safetensors
+"$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
+check "truncated weights: exit 1, names file, tensor and bytes" "[[ $rc == 1 ]] && grep -q 'model.safetensors: tensor .*bytes .* lie outside the file' $T/err"
+
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
