@@ -109,3 +109,8 @@ public enum BLAS {
         // execv returned: keep going with the slower kernels.
     }
 }
+
+/// `y = A · x` for a row-major `A [rows, width]` (BLAS sgemv).
+public func sgemv(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(width), 1, a, Int32(width), x, 1, 0, y, 1)
+}

@@ -365,7 +365,7 @@ public final class Trainer: @unchecked Sendable {
                 let r = m[p]!
                 fh.write(Data("\(state.globalStep),\(state.tokensSeen),\(ds.name),\(p.rawValue),\(r.ndcg10),\(r.mrr10),\(r.recall10),\(r.recall100)\n".utf8))
             }
-            summary.append("\(ds.name) " + Pooling.allCases.map { String(format: "%@ %.3f", $0.rawValue, m[$0]!.ndcg10) }.joined(separator: " "))
+            summary.append("\(ds.name) " + Pooling.allCases.map { "\($0.rawValue) " + String(format: "%.3f", m[$0]!.ndcg10) }.joined(separator: " "))
         }
         log("eval @\(state.globalStep) (\(state.tokensSeen) tokens): " + summary.joined(separator: " | "))
         return all

@@ -14,7 +14,7 @@ struct LatentLens: ParsableCommand {
         folders (config.json + safetensors + tokenizer.model); the default is the bundled \
         Models/nvembed-mini.
         """,
-        subcommands: [Tokenize.self, Embed.self, Train.self, Bench.self]
+        subcommands: [Tokenize.self, Embed.self, Index.self, Search.self, Export.self, Train.self, Bench.self]
     )
 
     static func main() {

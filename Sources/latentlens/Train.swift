@@ -52,11 +52,10 @@ struct Train: ParsableCommand {
                 let frac = Double(state.globalStep) / Double(totalSteps)
                 let eta = state.elapsedSeconds / max(frac, 1e-9) * (1 - frac)
                 let bar = String(repeating: "█", count: Int(frac * 24)) + String(repeating: "·", count: 24 - Int(frac * 24))
-                let losses = r.poolings.map { String(format: "%@ %.3f", $0.rawValue, rep.loss[$0] ?? 0) }.joined(separator: " ")
+                let losses = r.poolings.map { "\($0.rawValue) " + String(format: "%.3f", rep.loss[$0] ?? 0) }.joined(separator: " ")
                 let tps = Double(rep.tokens) / rep.seconds
-                let line = String(format: "%@ %5d/%d %@ %@ acc %.2f │ %.0f tok/s %.0f GFLOP/s │ ETA %@",
-                                  stage.name, state.globalStep, totalSteps, bar, losses, rep.accuracy[r.poolings[0]] ?? 0,
-                                  tps, tps * flops / 64 / 1e9, formatDuration(eta))
+                let line = "\(stage.name) \(state.globalStep)/\(totalSteps) \(bar) \(losses) acc " + String(format: "%.2f", rep.accuracy[r.poolings[0]] ?? 0)
+                    + " │ \(Int(tps)) tok/s \(Int(tps * flops / 64 / 1e9)) GFLOP/s │ ETA \(formatDuration(eta))"
                 FileHandle.standardError.write(Data(((isTTY ? "\r\u{1B}[K" : "") + line + (isTTY ? "" : "\n")).utf8))
             }
             if isTTY { FileHandle.standardError.write(Data("\n".utf8)) }

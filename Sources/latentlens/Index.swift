@@ -1,0 +1,253 @@
+import ArgumentParser
+import Foundation
+import LensMath
+import LensModel
+import LensRetrieval
+import LensSupport
+
+/// Options naming a corpus and how to read it.
+struct CorpusArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Corpus: JSONL, BEIR folder, TSV/CSV with a header, text (one document per line), a folder of .txt/.md, or - for stdin.", valueName: "PATH"))
+    var corpus: String
+
+    @Option(name: .long, help: "Corpus format: auto, jsonl, beir, tsv, csv, text, folder.")
+    var format: CorpusFormat = .auto
+
+    @Option(name: .long, help: "JSONL/TSV/CSV field names as ID,TITLE,TEXT.")
+    var fields: String = "id,title,text"
+
+    @Option(name: .long, help: ArgumentHelp("Store folder (default $XDG_CACHE_HOME/latentlens).", valueName: "DIR"))
+    var store: String?
+
+    @Option(name: .long, help: "Store vectors as f32 or f16.")
+    var vectorType: String = "f32"
+
+    func corpusOptions(model: EmbeddingModel?) throws -> CorpusOptions {
+        var o = CorpusOptions()
+        o.format = format
+        let f = fields.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard f.count == 3, !f[2].isEmpty else { throw ValidationError("--fields needs ID,TITLE,TEXT") }
+        (o.idField, o.titleField, o.textField) = (f[0], f[1], f[2])
+        if let tok = model?.tokenizer { o.countTokens = { tok.encode($0, specialTokens: .plain).count } }
+        return o
+    }
+
+    var dtype: DType { vectorType == "f16" ? .f16 : .f32 }
+}
+
+extension CorpusFormat: ExpressibleByArgument {}
+
+/// Opens (and if needed indexes) a corpus with a progress bar on stderr; Ctrl-C stops
+/// between committed batches.
+func openIndexed(_ args: CorpusArguments, model: EmbeddingModel, mask: AttentionMask, maxLength: Int, quiet: Bool = false) throws -> IndexedCorpus {
+    let store = try EmbeddingStore(directory: args.store ?? EmbeddingStore.defaultDirectory)
+    let fingerprint = try ModelFingerprint.of(folder: model.folder)
+    var options = CorpusIndexer.Options(poolings: model.hasLatentBlock ? Pooling.allCases : [.mean, .eos])
+    options.mask = mask
+    options.maxLength = maxLength
+    guard ["f32", "f16"].contains(args.vectorType) else { throw ValidationError("--vector-type is f32 or f16") }
+    options.dtype = args.dtype
+    signal(SIGINT) { _ in stopRequested = 1 }
+    let tty = isatty(2) != 0
+    var last = 0.0
+    let corpus = try CorpusIndexer.open(source: args.corpus, corpusOptions: args.corpusOptions(model: model), model: model,
+                                        modelFingerprint: fingerprint, store: store, options: options,
+                                        shouldStop: { stopRequested != 0 },
+                                        progress: { p in
+        guard !quiet, p.total > 0 else { return }
+        let now = monotonicSeconds()
+        guard tty ? now - last > 0.1 || p.done == p.total : now - last > 10 || p.done == p.total else { return }
+        last = now
+        let frac = Double(p.done) / Double(p.total)
+        let rate = p.seconds > 0 ? Double(p.embeddedNow) / p.seconds : 0
+        let eta = rate > 0 ? Double(p.total - p.done) / rate : 0
+        let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
+        let tokenRate = p.seconds > 0 ? Double(p.tokensNow) / p.seconds : 0
+        let line = "indexing \(bar) \(p.done)/\(p.total)  \(Int(rate)) docs/s  \(Int(tokenRate)) tokens/s  ETA \(formatDuration(eta))  (\(p.phase))"
+        FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).utf8))
+    }, issues: { list in
+        for i in list.prefix(20) { warn("\(i); skipped") }
+        if list.count > 20 { warn("… \(list.count - 20) more") }
+        warn("\(list.count) item(s) skipped")
+    })
+    if tty && !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+    guard let corpus else {
+        warn("interrupted: what was embedded is stored; run the command again to resume")
+        throw ExitCode(130)
+    }
+    return corpus
+}
+
+struct Index: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Embed a corpus into the store (incremental, resumable).",
+        discussion: """
+        Only texts the store lacks for this model, pooling, mask and max length are embedded; \
+        each batch is committed in one SQLite transaction, so an interrupted run (Ctrl-C, or \
+        even SIGKILL) loses nothing already stored and the next run resumes. Prints documents/s \
+        and tokens/s.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var corpusArgs: CorpusArguments
+
+    @Option(name: .long, help: "Attention mask.")
+    var mask: AttentionMask = .bidirectional
+
+    @Option(name: .long, help: "Maximum tokens per document.")
+    var maxLength: Int = 512
+
+    func run() throws {
+        try runReportingErrors {
+            let model = try modelOptions.load()
+            let t0 = monotonicSeconds()
+            let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: maxLength)
+            print("\(c.name): \(c.count) documents indexed (\(c.matrices.count) poolings) in \(String(format: "%.1f", monotonicSeconds() - t0)) s; store \(c.store.directory)")
+        }
+    }
+}
+
+struct Search: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Nearest neighbours of a query under each pooling, side by side.",
+        discussion: "Exact top-k cosine search over the stored vectors of every pooling from one query pass; shows rank, score and title per pooling and the overlap between the lists. --json prints one object (the explorer's panes, non-interactively).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var corpusArgs: CorpusArguments
+    @OptionGroup var encoding: EncodingOptions
+
+    @Option(name: .long, help: "Neighbours per pooling.")
+    var k: Int = 10
+
+    @Flag(name: .long, help: "One JSON object.")
+    var json = false
+
+    @Argument(help: "The query.")
+    var query: String
+
+    func run() throws {
+        try runReportingErrors {
+            guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+            let model = try modelOptions.load()
+            let corpus = try openIndexed(corpusArgs, model: model, mask: encoding.mask, maxLength: 512, quiet: json)
+            let options = try encoding.embedOptions(for: model)
+            let r = try model.embed([query], options: options)[0]
+            let hits = corpus.search(r.vectors, k: k)
+            let poolings = options.poolings.filter { hits[$0] != nil }
+            if json {
+                var w = JSONWriter()
+                w.beginObject()
+                w.member("query", query)
+                w.member("instruction", options.instruction)
+                w.member("corpus", corpus.name)
+                w.member("documents", corpus.count)
+                w.member("mask", options.mask.rawValue)
+                w.key("results")
+                w.beginObject()
+                for p in poolings {
+                    w.key(p.rawValue)
+                    w.beginArray()
+                    for (rank, h) in hits[p]!.enumerated() {
+                        w.beginObject()
+                        w.member("rank", rank + 1)
+                        w.member("score", Double(h.score))
+                        w.member("id", corpus.heads[h.index].id)
+                        w.member("title", corpus.heads[h.index].title)
+                        w.endObject()
+                    }
+                    w.endArray()
+                }
+                w.endObject()
+                w.key("overlap")
+                w.beginObject()
+                for (a, b) in pairs(poolings) {
+                    w.member("\(a.rawValue)-\(b.rawValue)", overlap(hits[a]!, hits[b]!))
+                }
+                w.endObject()
+                w.endObject()
+                emit(w.text)
+            } else {
+                print("query: \(query)" + (options.instruction.isEmpty ? "" : "   [instruction: \(options.instruction.replacingOccurrences(of: "\n", with: "⏎"))]"))
+                print("corpus: \(corpus.name) (\(corpus.count) documents), mask \(options.mask.rawValue)\n")
+                for p in poolings {
+                    print("── \(p.rawValue) ──")
+                    for (rank, h) in hits[p]!.enumerated() {
+                        let head = corpus.heads[h.index]
+                        let title = head.title.isEmpty ? (corpus.document(h.index)?.text ?? head.id) : head.title
+                        print(String(format: "%3d  %.4f  ", rank + 1, h.score) + String(title.replacingOccurrences(of: "\n", with: " ").prefix(90)))
+                    }
+                    print("")
+                }
+                print("overlap@\(k): " + pairs(poolings).map { "\($0.rawValue)/\($1.rawValue) \(overlap(hits[$0]!, hits[$1]!))" }.joined(separator: "  "))
+            }
+        }
+    }
+
+    func pairs(_ p: [Pooling]) -> [(Pooling, Pooling)] {
+        var out: [(Pooling, Pooling)] = []
+        for i in p.indices { for j in (i + 1)..<p.count { out.append((p[i], p[j])) } }
+        return out
+    }
+
+    func overlap(_ a: [(index: Int, score: Float)], _ b: [(index: Int, score: Float)]) -> Int {
+        Set(a.map(\.index)).intersection(b.map(\.index)).count
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a corpus's vectors as .npy (one file per pooling) or JSON Lines, for numpy / FAISS.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var corpusArgs: CorpusArguments
+
+    @Option(name: .long, help: "npy or jsonl.")
+    var format: String = "npy"
+
+    @Option(name: .long, help: "Output file. For npy, one file per pooling: OUT with -latent/-mean/-eos before the extension.")
+    var out: String
+
+    @Option(name: .long, help: "Attention mask.")
+    var mask: AttentionMask = .bidirectional
+
+    func run() throws {
+        try runReportingErrors {
+            guard ["npy", "jsonl"].contains(format) else { throw ValidationError("--format is npy or jsonl") }
+            let model = try modelOptions.load()
+            let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: 512)
+            let poolings = Pooling.allCases.filter { c.matrices[$0] != nil }
+            if format == "npy" {
+                let base = (out as NSString).deletingPathExtension
+                for p in poolings {
+                    let m = c.matrices[p]!
+                    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(m.count), \(m.width)), }"
+                    var h = Array(header.utf8)
+                    while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }
+                    h.append(0x0A)
+                    var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.count & 0xFF), UInt8(h.count >> 8)] + h)
+                    for i in 0..<m.count { m.row(i).withUnsafeBytes { data.append(contentsOf: $0) } }
+                    let path = "\(base)-\(p.rawValue).npy"
+                    try data.write(to: URL(fileURLWithPath: path))
+                    print("wrote \(path): \(m.count) × \(m.width) float32")
+                }
+                var ids = ""
+                for h in c.heads { ids += JSONWriter.quote(h.id) + "\n" }
+                try ids.write(toFile: "\(base)-ids.jsonl", atomically: true, encoding: .utf8)
+                print("wrote \(base)-ids.jsonl (row order)")
+            } else {
+                _ = FileManager.default.createFile(atPath: out, contents: nil)
+                guard let fh = FileHandle(forWritingAtPath: out) else { throw CLIError("cannot write \(out)") }
+                defer { fh.closeFile() }
+                for i in 0..<c.count {
+                    var w = JSONWriter()
+                    w.beginObject()
+                    w.member("id", c.heads[i].id)
+                    for p in poolings { w.key(p.rawValue); w.floats(c.matrices[p]!.row(i)) }
+                    w.endObject()
+                    fh.write(Data((w.text + "\n").utf8))
+                }
+                print("wrote \(out): \(c.count) lines")
+            }
+        }
+    }
+}
