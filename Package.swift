@@ -28,12 +28,14 @@ let package = Package(
         .target(name: "LensModel", dependencies: ["LensMath", "LensTokenizer", "LensSupport"]),
         .target(name: "LensRetrieval", dependencies: ["LensModel", "LensMath", "LensSupport", "CSQLite"]),
         .target(name: "LensTraining", dependencies: ["LensModel", "LensRetrieval", "LensMath", "LensSupport"]),
+        .target(name: "LensExplorer", dependencies: ["LensModel"]),
+        .target(name: "LensTerminal", dependencies: ["LensExplorer", "LensModel", "CNcursesw", "CKernels"]),
 
         // ---- the executable
         .executableTarget(
             name: "latentlens",
             dependencies: [
-                "LensModel", "LensSupport", "LensRetrieval", "LensTraining",
+                "LensModel", "LensSupport", "LensRetrieval", "LensTraining", "LensExplorer", "LensTerminal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "LensModelTests", dependencies: ["LensModel"], exclude: ["Fixtures"]),
         .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval"]),
         .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining"]),
+        .testTarget(name: "LensExplorerTests", dependencies: ["LensExplorer", "LensTerminal"]),
     ],
     cxxLanguageStandard: .cxx17
 )

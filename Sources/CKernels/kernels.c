@@ -1,3 +1,4 @@
+#define _XOPEN_SOURCE 700
 #include "ll_kernels.h"
 #include <math.h>
 #include <string.h>
@@ -362,6 +363,9 @@ LL_CLONES void ll_column_sums(const float *dy, float *db, size_t rows, size_t d)
         for (size_t i = 0; i < d; i++) db[i] += g[i];
     }
 }
+
+#include <wchar.h>
+int ll_wcwidth(uint32_t codepoint) { return wcwidth((wchar_t)codepoint); }
 
 int ll_cpu_level(void) {
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))

@@ -336,6 +336,12 @@ public final class TrainableNetwork: @unchecked Sendable {
         bounds[w] = batch.count
         let ranges = (0..<w).map { bounds[$0]..<bounds[$0 + 1] }
         let work = UncheckedSendable(body)
+        // The workers' small matrix products run single-threaded each: letting OpenBLAS
+        // thread them too would oversubscribe the cores (measured: ~30% of a step lost
+        // to spin-waiting in exec_blas_async).
+        let saved = BLAS.threads
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(saved) }
         DispatchQueue.concurrentPerform(iterations: w) { k in
             let scratch = ScratchBuffer()
             for s in ranges[k] { work.value(s, scratch) }

@@ -68,6 +68,8 @@ void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_
 #ifdef __cplusplus
 extern "C" {
 #endif
+/// wcwidth(3) of one code point under the current LC_CTYPE (-1 if unknown/non-printable).
+int ll_wcwidth(uint32_t codepoint);
 /// CPU vector level: 3 = AVX-512 (F, BW, DQ, VL), 2 = AVX2 + FMA, 1 = AVX, 0 = baseline.
 int ll_cpu_level(void);
 #ifdef __cplusplus

@@ -1,0 +1,445 @@
+import Foundation
+import LensExplorer
+import LensModel
+
+/// Smallest screen the explorer draws into; below it, a clear message.
+public let minimumColumns = 40
+public let minimumRows = 12
+/// From this width the three panes sit side by side.
+public let sideBySideColumns = 110
+
+let heatGlyphs: [Character] = [" ", "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]
+let spinnerFrames: [Character] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+
+/// Glyph for a value in [0, 1] (0 → blank is avoided for non-zero values).
+func heatGlyph(_ v: Float) -> Character {
+    guard v.isFinite, v > 0 else { return heatGlyphs[0] }
+    return heatGlyphs[max(1, min(8, Int((v * 8).rounded(.up))))]
+}
+
+func heatRole(_ v: Float) -> Role {
+    guard v.isFinite, v > 0 else { return .heat0 }
+    return [Role.heat0, .heat1, .heat2, .heat3, .heat4][max(0, min(4, Int(v * 5)))]
+}
+
+func poolingRole(_ p: Pooling) -> Role { p == .latent ? .latent : p == .mean ? .mean : .eos }
+
+/// A share formatted in 4 columns: ".23", "1.0", "-.05".
+func formatShare(_ v: Float) -> String {
+    if !v.isFinite { return "  ? " }
+    if abs(v) >= 0.995 { return String(format: "%4.1f", v) }
+    let s = String(format: "%.2f", v)
+    return s.replacingOccurrences(of: "0.", with: ".")
+}
+
+/// Renders the whole screen for a state: a pure function (tests compare its text).
+public func render(_ s: ExplorerState) -> CellGrid {
+    var g = CellGrid(rows: s.rows, columns: s.columns)
+    if s.columns < minimumColumns || s.rows < minimumRows {
+        let lines = ["Terminal too small", "\(s.columns)×\(s.rows); LatentLens needs \(minimumColumns)×\(minimumRows)", "Enlarge the window, or q to quit"]
+        for (i, l) in lines.enumerated() {
+            let row = max(0, s.rows / 2 - 1 + i)
+            g.put(DisplayWidth.truncate(l, to: s.columns), row: row, column: max(0, (s.columns - DisplayWidth.of(l)) / 2), role: i == 0 ? .error : .normal)
+        }
+        return g
+    }
+    switch s.overlay {
+    case .none: renderMain(s, &g)
+    case .help: renderHelp(s, &g)
+    case .definitions: renderDefinitions(s, &g)
+    case .heatmap: renderHeatmap(s, &g)
+    case .document: renderDocument(s, &g)
+    case .map: renderMap(s, &g)
+    }
+    if let cmd = s.commandLine {
+        let row = s.rows - 1
+        g.fill(row: row, column: 0, height: 1, width: s.columns, role: .input)
+        g.put(":" + cmd.string, row: row, column: 0, role: .input)
+        g.cursor = (row, min(s.columns - 1, 1 + DisplayWidth.of(String(cmd.text.prefix(cmd.cursor)))))
+    }
+    return g
+}
+
+// MARK: - main screen
+
+func renderHeader(_ s: ExplorerState, _ g: inout CellGrid, title: String? = nil) {
+    g.fill(row: 0, column: 0, height: 1, width: s.columns, role: .header)
+    let i = s.info
+    let params = i.parameters >= 1_000_000 ? String(format: "%.1fM", Double(i.parameters) / 1e6) : "\(i.parameters)"
+    let corpus = i.corpora.isEmpty ? "no corpus" : "\(i.corpora[s.corpus]) (\(i.documentCounts[s.corpus]) docs)"
+    var left = " LatentLens · \(i.modelName) (\(params) params, d=\(i.width))"
+    if let title { left += " · " + title }
+    let right = "corpus \(corpus) · mask \(s.mask.rawValue) · \(i.threads) thr "
+    if DisplayWidth.of(left) + DisplayWidth.of(right) + 1 <= s.columns {
+        g.put(left, row: 0, column: 0, role: .header)
+        g.put(right, row: 0, column: s.columns - DisplayWidth.of(right), role: .header)
+    } else {
+        g.put(DisplayWidth.truncate(left + " · " + right, to: s.columns), row: 0, column: 0, role: .header)
+    }
+}
+
+func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g)
+    var row = 1
+    // Instruction field.
+    let preset = s.presets[s.preset]
+    let label = " Instruction "
+    let presetLabel = "[\(preset.name) ↕] "
+    let instrFocused = s.focus == .instruction
+    g.put(label, row: row, column: 0, role: instrFocused ? .focus : .title)
+    var x = DisplayWidth.of(label)
+    x += g.put(presetLabel, row: row, column: x, role: .accent)
+    let instrText = preset.name == "custom" ? s.customInstruction.string : (preset.task.isEmpty ? "(none: embed the query as a passage)" : preset.task)
+    g.fill(row: row, column: x, height: 1, width: s.columns - x, role: .input)
+    g.put(instrText, row: row, column: x, role: preset.task.isEmpty && preset.name != "custom" ? .dim : .input, width: s.columns - x - 1)
+    if instrFocused && preset.name == "custom" {
+        g.cursor = (row, min(s.columns - 1, x + DisplayWidth.of(String(s.customInstruction.text.prefix(s.customInstruction.cursor)))))
+    }
+    row += 1
+    // Query field.
+    let qlabel = " Query       "
+    g.put(qlabel, row: row, column: 0, role: s.focus == .query ? .focus : .title)
+    x = DisplayWidth.of(qlabel)
+    g.fill(row: row, column: x, height: 1, width: s.columns - x, role: .input)
+    let q = s.query.string
+    if q.isEmpty && s.focus != .query {
+        g.put("type a query (/ to focus)", row: row, column: x, role: .dim)
+    } else {
+        g.put(q, row: row, column: x, role: .input, width: s.columns - x - 3)
+    }
+    if s.pendingRequests > 0 {
+        g.put(String(spinnerFrames[s.spinner % spinnerFrames.count]), row: row, column: s.columns - 2, role: .accent)
+    }
+    if s.focus == .query {
+        g.cursor = (row, min(s.columns - 1, x + DisplayWidth.of(String(s.query.text.prefix(s.query.cursor)))))
+    }
+    row += 1
+
+    let wide = s.columns >= sideBySideColumns
+    let footerRows = s.showHints ? 2 : 1
+    // Token strip.
+    if let o = s.outcome {
+        let stripPoolings: [Pooling] = wide || s.rows >= 30 ? s.poolings : [s.focus.pooling ?? (s.info.hasLatent ? .latent : .mean)]
+        let maxLines = wide ? 2 : 1
+        row += renderTokenStrip(o.trace, poolings: stripPoolings, row: row, column: 1, width: s.columns - 2, maxLines: maxLines, grid: &g)
+    } else {
+        g.put(s.indexing ?? (s.info.corpora.isEmpty ? "no corpus loaded" : "Type a query and press Enter (live re-ranking after a pause). ? for help."),
+              row: row, column: 1, role: .dim)
+        row += 1
+    }
+    // Panes.
+    let paneTop = row
+    let paneRows = s.rows - footerRows - 1 - paneTop
+    let poolings = s.poolings
+    if wide {
+        let w = s.columns / poolings.count
+        for (i, p) in poolings.enumerated() {
+            let width = i == poolings.count - 1 ? s.columns - w * i : w - 1
+            renderPane(s, p, row: paneTop, column: i * w, height: paneRows, width: width, grid: &g)
+            if i < poolings.count - 1 {
+                for r in paneTop..<(paneTop + paneRows) { g.put("│", row: r, column: i * w + w - 1, role: .border) }
+            }
+        }
+    } else {
+        let h = paneRows / poolings.count
+        for (i, p) in poolings.enumerated() {
+            let height = i == poolings.count - 1 ? paneRows - h * i : h
+            renderPane(s, p, row: paneTop + i * h, column: 0, height: height, width: s.columns, grid: &g)
+        }
+    }
+    // Footer: overlap and status.
+    let orow = s.rows - footerRows - 1
+    g.fill(row: orow, column: 0, height: 1, width: s.columns, role: .status)
+    g.put(" " + overlapLine(s) + "   " + s.status, row: orow, column: 0, role: .status, width: s.columns - 1)
+    if s.showHints {
+        let hints = s.focus.isTextInput
+            ? " Enter search · Tab focus · ↑↓ " + (s.focus == .query ? "history" : "presets") + " · Ctrl-A/E/W/U/K edit · Esc panes · F1 help · Ctrl-C quit"
+            : " ? help · Tab focus · j/k move · d doc · h heatmap · m map · t weights · c mask · : command · / query · q quit"
+        g.fill(row: s.rows - 1, column: 0, height: 1, width: s.columns, role: .hint)
+        g.put(hints, row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    }
+}
+
+func overlapLine(_ s: ExplorerState) -> String {
+    guard let o = s.outcome else { return "overlap@\(s.k): —" }
+    let sets = Dictionary(uniqueKeysWithValues: s.poolings.map { p in (p, Set((o.hits[p] ?? []).map(\.document))) })
+    var parts: [String] = []
+    let ps = s.poolings
+    for i in ps.indices { for j in (i + 1)..<ps.count { parts.append("\(ps[i].rawValue)∩\(ps[j].rawValue) \(sets[ps[i]]!.intersection(sets[ps[j]]!).count)") } }
+    if ps.count == 3 { parts.append("all \(sets[ps[0]]!.intersection(sets[ps[1]]!).intersection(sets[ps[2]]!).count)") }
+    return "overlap@\(s.k): " + parts.joined(separator: "  ")
+}
+
+/// Movement markers for a document of pooling `p` at `rank` relative to the other poolings.
+func rankMarkers(_ s: ExplorerState, _ o: SearchOutcome, _ p: Pooling, document: Int, rank: Int) -> String {
+    s.poolings.filter { $0 != p }.map { q in
+        let letter = String(q.rawValue.prefix(1))
+        guard let r = o.ranks[q]?[document] else { return letter + " new" }
+        if r == rank { return letter + " =" }
+        return letter + (r > rank ? "▲\(r - rank)" : "▼\(rank - r)")
+    }.joined(separator: " ")
+}
+
+func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height: Int, width: Int, grid g: inout CellGrid) {
+    guard height > 0, width > 4 else { return }
+    let focused = s.focus.pooling == p
+    let title = " \(p.rawValue.uppercased()) " + (p == .latent ? "latent attention" : p == .mean ? "mean pool" : "EOS state")
+    g.fill(row: row, column: column, height: 1, width: width, role: focused ? .focus : .normal)
+    g.put(title, row: row, column: column, role: focused ? .focus : poolingRole(p), width: width)
+    guard let o = s.outcome, let hits = o.hits[p] else { return }
+    let count = "\(hits.count) hits "
+    if DisplayWidth.of(title) + DisplayWidth.of(count) < width { g.put(count, row: row, column: column + width - DisplayWidth.of(count), role: .dim) }
+    let linesPer = height - 1 >= 2 * min(hits.count, s.k) ? 2 : 1
+    let visible = max(1, (height - 1) / linesPer)
+    let sel = s.selected[p] ?? 0
+    let first = max(0, min(sel - visible / 2, hits.count - visible))
+    for (i, hit) in hits.enumerated().dropFirst(first).prefix(visible) {
+        let r = row + 1 + (i - first) * linesPer
+        let isSel = focused && i == sel
+        let role: Role = isSel ? .selected : .normal
+        if isSel { g.fill(row: r, column: column, height: linesPer, width: width, role: .selected) }
+        let markers = rankMarkers(s, o, p, document: hit.document, rank: i)
+        let bar = scoreBar(hit.score, width: 5)
+        let head = String(format: "%2d %.3f ", i + 1, hit.score)
+        var x = column
+        x += g.put(head, row: r, column: x, role: isSel ? .selected : .accent)
+        x += g.put(bar + " ", row: r, column: x, role: isSel ? .selected : poolingRole(p))
+        let mw = DisplayWidth.of(markers)
+        let titleWidth = width - (x - column) - mw - 1
+        g.put(hit.title, row: r, column: x, role: role, width: max(0, titleWidth))
+        if titleWidth > 4 { g.put(markers, row: r, column: column + width - mw, role: isSel ? .selected : .dim) }
+        if linesPer == 2 {
+            g.put("   " + hit.snippet, row: r + 1, column: column, role: isSel ? .selected : .dim, width: width)
+        }
+    }
+}
+
+/// Score bar in eighth blocks, `width` cells for [0, 1].
+func scoreBar(_ v: Float, width: Int) -> String {
+    let eighths = Int((max(0, min(1, v)) * Float(width * 8)).rounded())
+    var s = String(repeating: "█", count: eighths / 8)
+    let rem = eighths % 8
+    if rem > 0 { s.append(["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"][rem]) }
+    return s + String(repeating: " ", count: max(0, width - DisplayWidth.of(s)))
+}
+
+/// Token strip: pieces with, under each, a glyph + number per pooling. Wraps onto at
+/// most `maxLines` groups. Returns the rows used.
+@discardableResult
+func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: Int, width: Int, maxLines: Int, grid g: inout CellGrid) -> Int {
+    let labelWidth = 7
+    var r = row
+    var x = column + labelWidth
+    var lines = 1
+    func labels(_ r: Int) {
+        g.put("tokens", row: r, column: column, role: .dim)
+        for (i, p) in poolings.enumerated() { g.put(p.rawValue, row: r + 1 + i, column: column, role: poolingRole(p)) }
+    }
+    labels(r)
+    let rowsPerLine = 1 + poolings.count
+    var shown = 0
+    for tok in t.tokens {
+        let piece = tok.piece
+        let w = max(DisplayWidth.of(piece), 4) + 1
+        if x + w > column + width {
+            if lines >= maxLines { break }
+            lines += 1
+            r += rowsPerLine
+            x = column + labelWidth
+            labels(r)
+        }
+        g.put(piece, row: r, column: x, role: tok.pooled ? .normal : .masked)
+        for (i, p) in poolings.enumerated() {
+            if !tok.pooled {
+                g.put("  · ", row: r + 1 + i, column: x, role: .masked)
+            } else {
+                let v = tok.share[p] ?? 0
+                let maxShare = t.tokens.compactMap { $0.share[p] }.max() ?? 1
+                let norm = maxShare > 0 ? v / maxShare : 0
+                g.put(String(heatGlyph(norm)) + formatShare(v), row: r + 1 + i, column: x, role: heatRole(norm))
+            }
+        }
+        x += w
+        shown += 1
+    }
+    if shown < t.tokens.count {
+        g.put("+\(t.tokens.count - shown)", row: r, column: column + width - 4, role: .dim)
+    }
+    if t.truncated { g.put("truncated", row: row, column: column + width - 10, role: .error) }
+    return lines * rowsPerLine
+}
+
+// MARK: - overlays
+
+func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "help")
+    let lines = [
+        "Keys (Esc closes this)", "",
+        "Anywhere          Ctrl-C quit · F1 help · Ctrl-L redraw · Tab / Shift-Tab cycle focus",
+        "Query field       type · Enter search (live re-ranking after a short pause) · ↑↓ Ctrl-P/N history",
+        "                  Ctrl-A/E home/end · Ctrl-W delete word · Ctrl-U/K kill to start/end · Esc to panes",
+        "Instruction       ↑↓ cycle presets (NV-Embed tasks, training tasks, none, custom) · type for custom",
+        "Panes             j/k ↑↓ move · g/G top/bottom · Ctrl-D/U half page · ←→ other pane",
+        "                  d / Enter document view · h latent-attention heatmap · m corpus map",
+        "                  t what the token weights mean · c toggle bidirectional/causal mask",
+        "                  / query · i instruction · H hide hints · q quit",
+        "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
+        "Map               p / Tab next pooling · Esc back",
+        "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",
+        "                  :export FILE · :mask causal|bidirectional · :live on|off · :q",
+        "",
+        "Panes: rank, cosine score and bar, title; markers show where the other poolings rank the",
+        "same document (l/m/e ▲n: ranked n higher there, ▼n lower, = same, new: not in their top 100).",
+    ]
+    for (i, l) in lines.enumerated() where 2 + i < s.rows - 1 { g.put(" " + l, row: 2 + i, column: 0, role: i == 0 ? .title : .normal) }
+}
+
+func renderDefinitions(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "token weights")
+    let text = """
+    What the numbers under each token mean (docs/TRACES.md).
+
+    Each pooling averages per-token vectors y_i over the pooled tokens (m_i = 1): p = Σ m_i y_i / Σ m_i, \
+    then normalises p. A token's share is  share_i = m_i ⟨y_i, p⟩ / (Σm · |p|²).  The shares of one pooling \
+    sum to 1; a negative share means the token pulls against the final direction.
+
+    latent  y_i = the latent-attention block's output for token i (token i queries the learned latents).
+    mean    y_i = the decoder's last hidden state of token i.
+    eos     the state at the last position (</s>) alone: its share is 1, every other token's 0.
+
+    Instruction tokens ("Instruct: …\\nQuery: ") are attended to but masked from the pool: shown dim with ·.
+    The glyph ramp ▁▂▃▄▅▆▇█ is scaled to the largest share in the strip; the number is the share itself.
+
+    Esc or t closes this.
+    """
+    var row = 2
+    for l in DisplayWidth.wrap(text, width: s.columns - 4) {
+        if row >= s.rows - 1 { break }
+        g.put(" " + l, row: row, column: 1, role: row == 2 ? .title : .normal)
+        row += 1
+    }
+}
+
+func renderHeatmap(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "latent attention")
+    guard let t = s.outcome?.trace, t.heads > 0, !t.tokens.isEmpty else {
+        g.put(" Search first; the heatmap needs a model with a latent-attention block. Esc returns.", row: 2, column: 0, role: .dim)
+        return
+    }
+    let head = s.heatmapHead.map { min($0, t.heads - 1) }
+    let n = t.tokens.count
+    // Latents ranked by attention mass over the pooled tokens.
+    var mass = [Float](repeating: 0, count: t.latents)
+    for i in 0..<n { for j in 0..<t.latents { mass[j] += t.probability(token: i, latent: j, head: head) } }
+    let pieceWidth = min(16, max(6, t.tokens.map { DisplayWidth.of($0.piece) }.max() ?? 6)) + 1
+    let cellWidth = 3
+    let cols = max(1, (s.columns - pieceWidth - 20) / cellWidth)
+    let top = mass.indices.sorted { mass[$0] > mass[$1] }.prefix(cols)
+    let headLabel = head.map { "head \($0 + 1)/\(t.heads)" } ?? "average of \(t.heads) heads"
+    g.put(" tokens × top \(top.count) of \(t.latents) latents by attention mass · \(headLabel) · n next head · a average · j/k scroll · Esc back",
+          row: 1, column: 0, role: .title, width: s.columns)
+    var x = pieceWidth
+    for j in top {
+        g.put(String(format: "%3d", j).suffix(cellWidth).description, row: 2, column: x, role: .dim)
+        x += cellWidth
+    }
+    g.put("  top latent", row: 2, column: x, role: .dim)
+    var maxP: Float = 0
+    for i in 0..<n { for j in top { maxP = max(maxP, t.probability(token: i, latent: j, head: head)) } }
+    let visibleRows = s.rows - 4
+    let start = min(s.heatmapScroll, max(0, n - visibleRows))
+    for (r, i) in (start..<n).prefix(visibleRows).enumerated() {
+        let row = 3 + r
+        let tok = t.tokens[i]
+        g.put(DisplayWidth.pad(tok.piece, to: pieceWidth - 1), row: row, column: 0, role: tok.pooled ? .normal : .masked)
+        var x = pieceWidth
+        for j in top {
+            let p = t.probability(token: i, latent: j, head: head)
+            let v = maxP > 0 ? p / maxP : 0
+            let glyph = heatGlyph(v)
+            g.put(String(repeating: glyph, count: cellWidth - 1) + " ", row: row, column: x, role: heatRole(v))
+            x += cellWidth
+        }
+        var best = 0
+        for j in 0..<t.latents where t.probability(token: i, latent: j, head: head) > t.probability(token: i, latent: best, head: head) { best = j }
+        g.put(String(format: "  #%d %.3f", best, t.probability(token: i, latent: best, head: head)) + (tok.pooled ? "" : "  (masked)"),
+              row: row, column: x, role: .accent)
+    }
+}
+
+func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "document")
+    guard let d = s.document else { return }
+    g.put(" " + d.title, row: 1, column: 0, role: .title, width: s.columns)
+    var stripRows = 0
+    if let t = d.trace {
+        stripRows = renderTokenStrip(t, poolings: s.poolings, row: s.rows - 2 - (1 + s.poolings.count) * 2, column: 1,
+                                     width: s.columns - 2, maxLines: 2, grid: &g)
+    } else {
+        g.put(" tracing…", row: s.rows - 2, column: 0, role: .dim)
+    }
+    let bodyRows = s.rows - 4 - stripRows
+    let lines = DisplayWidth.wrap(d.text, width: s.columns - 2)
+    let start = min(s.documentScroll, max(0, lines.count - bodyRows))
+    for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() { g.put(" " + l, row: 2 + i, column: 0) }
+    g.put(" j/k scroll · Esc back  (\(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count) lines)", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+}
+
+/// Braille canvas: 2×4 dots per cell.
+struct BrailleCanvas {
+    let width: Int, height: Int
+    var dots: [UInt8]
+    var roles: [Role?]
+    init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+        dots = Array(repeating: 0, count: width * height)
+        roles = Array(repeating: nil, count: width * height)
+    }
+    mutating func plot(_ px: Int, _ py: Int, role: Role, priority: Bool) {
+        guard px >= 0, py >= 0, px < width * 2, py < height * 4 else { return }
+        let cx = px / 2, cy = py / 4
+        let bits: [[UInt8]] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
+        dots[cy * width + cx] |= bits[py % 4][px % 2]
+        if priority || roles[cy * width + cx] == nil { roles[cy * width + cx] = role }
+    }
+    func character(_ i: Int) -> Character { Character(Unicode.Scalar(0x2800 + UInt32(dots[i]))!) }
+}
+
+func renderMap(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "map")
+    let p = s.mapPooling
+    g.put(" Corpus projected to 2-D (PCA of the \(p.rawValue) vectors, all \(s.info.documentCounts.isEmpty ? 0 : s.info.documentCounts[s.corpus]) documents) · ◆ query · ● neighbours · p next pooling · Esc back",
+          row: 1, column: 0, role: .title, width: s.columns)
+    guard let m = s.map, m.pooling == p, !m.points.isEmpty else {
+        g.put(" projecting…", row: 3, column: 0, role: .dim)
+        return
+    }
+    let w = s.columns - 2, h = s.rows - 4
+    var canvas = BrailleCanvas(width: w, height: h)
+    var xs = m.points.map(\.x), ys = m.points.map(\.y)
+    if let q = m.query { xs.append(q.x); ys.append(q.y) }
+    let minX = xs.min()!, maxX = xs.max()!, minY = ys.min()!, maxY = ys.max()!
+    func px(_ v: SIMD2<Float>) -> (Int, Int) {
+        let x = Int((v.x - minX) / max(maxX - minX, 1e-9) * Float(w * 2 - 1))
+        let y = Int((1 - (v.y - minY) / max(maxY - minY, 1e-9)) * Float(h * 4 - 1))
+        return (x, y)
+    }
+    for pt in m.points { let (x, y) = px(pt); canvas.plot(x, y, role: .dim, priority: false) }
+    let hits = s.outcome?.hits[p] ?? []
+    var labels: [(Int, Int, String)] = []
+    for (rank, hit) in hits.enumerated() where hit.document < m.points.count {
+        let (x, y) = px(m.points[hit.document])
+        canvas.plot(x, y, role: poolingRole(p), priority: true)
+        if rank < 5 { labels.append((y / 4, x / 2, "\(rank + 1)")) }
+    }
+    for r in 0..<h { for c in 0..<w where canvas.dots[r * w + c] != 0 {
+        g.put(String(canvas.character(r * w + c)), row: 2 + r, column: 1 + c, role: canvas.roles[r * w + c] ?? .dim)
+    } }
+    for (r, c, l) in labels { g.put(l, row: 2 + r, column: 1 + min(c + 1, w - 2), role: poolingRole(p)) }
+    if let q = m.query {
+        let (x, y) = px(q)
+        g.put("◆", row: 2 + y / 4, column: 1 + x / 2, role: .query)
+    }
+    g.put(" \(hits.count) neighbours under \(p.rawValue) highlighted; numbers are ranks", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+}
