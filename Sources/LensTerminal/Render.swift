@@ -176,7 +176,8 @@ func rankMarkers(_ s: ExplorerState, _ o: SearchOutcome, _ p: Pooling, document:
         let letter = String(q.rawValue.prefix(1))
         guard let r = o.ranks[q]?[document] else { return letter + " new" }
         if r == rank { return letter + " =" }
-        return letter + (r > rank ? "▲\(r - rank)" : "▼\(rank - r)")
+        // ▲n: the other pooling ranks it n places higher (better) than this pane; ▼n: lower.
+        return letter + (r < rank ? "▲\(rank - r)" : "▼\(r - rank)")
     }.joined(separator: " ")
 }
 
@@ -206,10 +207,13 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
         x += g.put(bar + " ", row: r, column: x, role: isSel ? .selected : poolingRole(p))
         let mw = DisplayWidth.of(markers)
         let titleWidth = width - (x - column) - mw - 1
-        g.put(hit.title, row: r, column: x, role: role, width: max(0, titleWidth))
+        // Untitled documents: the text flows from the title line onto the snippet line.
+        let flowed = hit.title.isEmpty ? DisplayWidth.wrap(hit.snippet, width: max(1, titleWidth)) : []
+        g.put(hit.title.isEmpty ? (flowed.first ?? "") : hit.title, row: r, column: x, role: role, width: max(0, titleWidth))
         if titleWidth > 4 { g.put(markers, row: r, column: column + width - mw, role: isSel ? .selected : .dim) }
         if linesPer == 2 {
-            g.put("   " + hit.snippet, row: r + 1, column: column, role: isSel ? .selected : .dim, width: width)
+            let second = hit.title.isEmpty ? flowed.dropFirst().joined(separator: " ") : hit.snippet
+            g.put("   " + second, row: r + 1, column: column, role: isSel ? .selected : .dim, width: width)
         }
     }
 }

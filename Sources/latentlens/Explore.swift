@@ -140,10 +140,10 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
         return TracedText(tokens: tokens, latentProbabilities: t.latentProbabilities, heads: t.heads, latents: t.latents, truncated: r.input.truncated)
     }
 
+    /// Title and the start of the text (an untitled document shows its text on both lines).
     func snippet(_ d: Document?, fallback: String) -> (String, String) {
         guard let d else { return (fallback, "") }
-        let text = d.text.replacingOccurrences(of: "\n", with: " ")
-        return (d.title.isEmpty ? String(text.prefix(120)) : d.title, d.title.isEmpty ? String(text.dropFirst(120).prefix(200)) : String(text.prefix(200)))
+        return (d.title, String(d.text.replacingOccurrences(of: "\n", with: " ").prefix(400)))
     }
 
     func search(_ req: SearchRequest, post: @Sendable (Action) -> Void) {

@@ -1,0 +1,277 @@
+import Foundation
+import Testing
+import LensExplorer
+import LensModel
+@testable import LensTerminal
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func makeState(rows: Int = 40, columns: Int = 150, latent: Bool = true) -> ExplorerState {
+    let info = SessionInfo(modelName: "test-model", parameters: 13_300_000, width: 256, hasLatent: latent, threads: 2,
+                           corpora: ["sampler", "other"], documentCounts: [100, 50])
+    var s = ExplorerState(info: info, presets: [
+        InstructionPreset(name: "qa", task: "Given a question, retrieve passages"),
+        InstructionPreset(name: "none", task: ""),
+        InstructionPreset(name: "custom", task: ""),
+    ])
+    s.rows = rows
+    s.columns = columns
+    return s
+}
+
+func type(_ s: inout ExplorerState, _ text: String) -> [Reaction] {
+    var out: [Reaction] = []
+    for c in text { out += update(&s, .key(.character(c))) }
+    return out
+}
+
+func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
+    var hits: [Pooling: [Hit]] = [:]
+    var ranks: [Pooling: [Int: Int]] = [:]
+    for (p, ts) in titles {
+        var list: [Hit] = []
+        for (i, t) in ts.enumerated() {
+            let doc = t.split(separator: "#").last.flatMap { Int($0) } ?? i
+            list.append(Hit(document: doc, score: 0.9 - Float(i) * 0.05, title: t, snippet: "snippet of " + t))
+        }
+        hits[p] = list
+        var r: [Int: Int] = [:]
+        for (i, h) in list.enumerated() { r[h.document] = i }
+        ranks[p] = r
+    }
+    let tokens = [TraceToken(piece: "<s>", pooled: false, share: [:]), TraceToken(piece: "▁Instruct", pooled: false, share: [:]),
+                  TraceToken(piece: "▁hello", pooled: true, share: [.latent: 0.6, .mean: 0.5, .eos: 0]),
+                  TraceToken(piece: "</s>", pooled: true, share: [.latent: 0.4, .mean: 0.5, .eos: 1])]
+    var probs: [Float] = []
+    for i in 0..<64 { probs.append(Float(i % 8 + 1) / 36) }
+    return SearchOutcome(requestID: id, query: "hello", instruction: "Instruct: x\nQuery: ", mask: .bidirectional, hits: hits, ranks: ranks,
+                         trace: TracedText(tokens: tokens, latentProbabilities: probs, heads: 2, latents: 8, truncated: false), milliseconds: 12)
+}
+
+@Test func typingAndEnterSendsASearchWithTheInstruction() {
+    var s = makeState()
+    #expect(type(&s, "hello").isEmpty)
+    let r = update(&s, .key(.enter))
+    guard case .search(let req)? = r.first else { Issue.record("no search"); return }
+    #expect(req.query == "hello")
+    #expect(req.instruction == "Instruct: Given a question, retrieve passages\nQuery: ")
+    #expect(req.mask == .bidirectional && req.k == 10 && req.corpus == 0)
+    #expect(s.pendingRequests == 1)
+    #expect(s.query.history == ["hello"])
+}
+
+@Test func liveSearchFiresAfterTheDebounce() {
+    var s = makeState()
+    _ = type(&s, "hi")
+    #expect(update(&s, .tick).isEmpty)
+    let r = update(&s, .tick)
+    #expect(r.count == 1)
+    if case .search(let req)? = r.first { #expect(req.query == "hi") } else { Issue.record("expected a live search") }
+    s.liveSearch = false
+    _ = type(&s, "!")
+    #expect(update(&s, .tick).isEmpty && update(&s, .tick).isEmpty)
+}
+
+@Test func resultsRenderInThreePanesWithOverlapAndMarkers() {
+    var s = makeState()
+    _ = type(&s, "hello")
+    _ = update(&s, .key(.enter))
+    _ = update(&s, .searchFinished(outcome(id: 1, titles: [.latent: ["alpha #1", "beta #2", "gamma #3"], .mean: ["beta #2", "alpha #1", "delta #4"], .eos: ["zeta #9"]])))
+    #expect(s.pendingRequests == 0)
+    let text = render(s).text
+    #expect(text.contains("LATENT latent attention"))
+    #expect(text.contains("MEAN mean pool"))
+    #expect(text.contains("EOS EOS state"))
+    #expect(text.contains("alpha #1"))
+    #expect(text.contains("overlap@10: latent∩mean 2  latent∩eos 0  mean∩eos 0  all 0"))
+    // alpha is 1st under latent and 2nd under mean: the latent pane marks it "m▼1" (mean ranks it one lower).
+    #expect(text.contains("m▼1 e new"))
+    // beta is 2nd under latent and 1st under mean: "m▲1".
+    #expect(text.contains("m▲1 e new"))
+    #expect(text.contains("▁hello"))
+    #expect(text.contains("test-model (13.3M params, d=256)"))
+}
+
+@Test func staleResultsAreDropped() {
+    var s = makeState()
+    _ = type(&s, "a")
+    _ = update(&s, .key(.enter))
+    _ = update(&s, .key(.enter))
+    _ = update(&s, .searchFinished(outcome(id: 2, titles: [.latent: ["new #1"], .mean: ["new #1"], .eos: ["new #1"]])))
+    _ = update(&s, .searchFinished(outcome(id: 1, titles: [.latent: ["old #1"], .mean: ["old #1"], .eos: ["old #1"]])))
+    #expect(s.outcome?.requestID == 2)
+}
+
+@Test func instructionPresetsAndCustomText() {
+    var s = makeState()
+    _ = update(&s, .key(.tab))
+    #expect(s.focus == .instruction)
+    _ = update(&s, .key(.down))
+    #expect(s.presets[s.preset].name == "none")
+    #expect(s.instructionPrefix == "")
+    _ = type(&s, "find code")
+    #expect(s.presets[s.preset].name == "custom")
+    #expect(s.instructionPrefix == "Instruct: find code\nQuery: ")
+    let text = render(s).text
+    #expect(text.contains("[custom ↕] find code"))
+}
+
+@Test func readlineEditingKeys() {
+    var f = TextField("hello big world")
+    f.deleteWord()
+    #expect(f.string == "hello big ")
+    f.home(); f.right(); f.insert("X")
+    #expect(f.string == "hXello big ")
+    f.killToEnd()
+    #expect(f.string == "hX")
+    f.end(); f.insert(" 한국어 👋"); f.killToStart()
+    #expect(f.string.isEmpty)
+    var h = TextField()
+    h.set("one"); h.commit(); h.set("two"); h.commit(); h.set("draft")
+    h.historyPrevious(); #expect(h.string == "two")
+    h.historyPrevious(); #expect(h.string == "one")
+    h.historyNext(); h.historyNext(); #expect(h.string == "draft")
+}
+
+@Test func maskToggleRecomputesAndWarns() {
+    var s = makeState()
+    _ = type(&s, "q")
+    _ = update(&s, .key(.escape))
+    let r = update(&s, .key(.character("c")))
+    #expect(s.mask == .causal)
+    #expect(s.status.contains("trained bidirectional"))
+    if case .search(let req)? = r.first { #expect(req.mask == .causal) } else { Issue.record("no search after mask toggle") }
+    #expect(render(s).text.contains("mask causal"))
+}
+
+@Test func commandLine() {
+    var s = makeState()
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character(":")))
+    for c in "k 20" { _ = update(&s, .key(.character(c))) }
+    #expect(render(s).text.contains(":k 20"))
+    _ = update(&s, .key(.enter))
+    #expect(s.k == 20 && s.commandLine == nil)
+    #expect(runCommand(&s, "corpus other") == [.switchCorpus(1)])
+    #expect(s.corpus == 1)
+    _ = runCommand(&s, "frobnicate")
+    #expect(s.status.hasPrefix("unknown command"))
+    #expect(runCommand(&s, "theme light") == [.setTheme("light")])
+    _ = runCommand(&s, "export /tmp/x.json")
+    #expect(s.status.contains("search first"))
+}
+
+@Test func layoutAdaptsToSize() {
+    var s = makeState(rows: 20, columns: 60)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1"], .mean: ["b #2"], .eos: ["c #3"]])))
+    let narrow = render(s)
+    // Stacked: each pane title on its own row, starting at column 0.
+    let lines = narrow.text.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.contains { $0.hasPrefix(" LATENT") } && lines.contains { $0.hasPrefix(" MEAN") } && lines.contains { $0.hasPrefix(" EOS") })
+    s.rows = 60; s.columns = 200
+    let wide = render(s).text.split(separator: "\n")
+    #expect(wide.contains { $0.contains("LATENT") && $0.contains("MEAN") && $0.contains("EOS") })
+    s.rows = 8; s.columns = 30
+    #expect(render(s).text.contains("Terminal too small"))
+}
+
+@Test func wideCharactersNeverShiftColumns() {
+    var s = makeState(rows: 30, columns: 150)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))
+    let g = render(s)
+    for r in 0..<g.rows {
+        var w = 0
+        for c in 0..<g.columns { w += g[r, c].text.isEmpty ? 0 : DisplayWidth.of(g[r, c].text) }
+        #expect(w == g.columns, "row \(r) spans \(w) columns")
+    }
+    // The pane separators stay in one column on every row.
+    let sep = (0..<g.columns).filter { g[12, $0].text == "│" }
+    for r in 8..<20 { for c in sep { #expect(g[r, c].text == "│", "row \(r)") } }
+}
+
+@Test func overlaysRender() {
+    var s = makeState()
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1"], .mean: ["b #2"], .eos: ["c #3"]])))
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character("h")))
+    var t = render(s).text
+    #expect(t.contains("tokens × top") && t.contains("average of 2 heads") && t.contains("▁hello"))
+    _ = update(&s, .key(.character("n")))
+    #expect(render(s).text.contains("head 1/2"))
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character("t")))
+    #expect(render(s).text.contains("share_i = m_i"))
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character("?")))
+    t = render(s).text
+    #expect(t.contains("Ctrl-W delete word") && t.contains(":corpus NAME"))
+    _ = update(&s, .key(.escape))
+    let r = update(&s, .key(.character("m")))
+    #expect(r == [.loadMap(corpus: 0, pooling: .latent, query: nil)])
+    _ = update(&s, .mapLoaded(CorpusMap(pooling: .latent, points: (0..<100).map { SIMD2(Float($0 % 10), Float($0 / 10)) }, query: SIMD2(5, 5))))
+    t = render(s).text
+    #expect(t.contains("◆"))
+    #expect(t.unicodeScalars.contains { (0x2801...0x28FF).contains($0.value) })
+    _ = update(&s, .key(.escape))
+    s.focus = .latent
+    let d = update(&s, .key(.character("d")))
+    #expect(d == [.loadDocument(corpus: 0, index: 1, mask: .bidirectional)])
+    _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc title", text: "Full text of the document.", trace: s.outcome!.trace)))
+    t = render(s).text
+    #expect(t.contains("Doc title") && t.contains("Full text of the document.") && t.contains("▁hello"))
+}
+
+final class FakeBackend: ExplorerBackend {
+    var performed: [Reaction] = []
+    func perform(_ reaction: Reaction, state: ExplorerState, post: @escaping @Sendable (Action) -> Void) {
+        performed.append(reaction)
+        if case .search(let req) = reaction {
+            post(.searchFinished(outcome(id: req.id, titles: [.latent: ["result for \(req.query) #1"], .mean: ["m #2"], .eos: ["e #3"]])))
+        }
+    }
+}
+
+@Test func runLoopWithAMemoryTerminal() {
+    let keys: [Key?] = "fox".map { .character($0) } + [.enter, nil, nil, .escape, .character("j"), .character("q")]
+    let term = MemoryTerminal(rows: 30, columns: 120, script: keys)
+    let backend = FakeBackend()
+    let loop = ExplorerLoop(state: makeState(), terminal: term, backend: backend, themeLoader: { _ in Theme.fallback })
+    loop.run()
+    #expect(term.restored)
+    #expect(backend.performed.contains { if case .search(let r) = $0 { return r.query == "fox" } else { return false } })
+    #expect(term.frames.contains { $0.text.contains("result for fox #1") })
+    #expect(loop.state.quit)
+}
+
+@Test func themesParseAndErrorsNameTheLine() throws {
+    for name in ["dark", "light", "16color", "monochrome"] {
+        let t = try Theme.load(name, searchFolders: [repoRoot.appendingPathComponent("Themes").path])
+        #expect(t.name == name)
+        #expect(t.styles[.heat4] != nil)
+    }
+    #expect(throws: ThemeError.self) { _ = try Theme.parse("focus = chartreuse", source: "x.theme") }
+    do { _ = try Theme.parse("name = a\nbogus = red", source: "x.theme") } catch let e as ThemeError { #expect(e.line == 2) }
+    let mono = try Theme.load("dark", searchFolders: [repoRoot.appendingPathComponent("Themes").path]).monochrome
+    #expect(mono.styles.values.allSatisfy { $0.foreground == .terminalDefault && $0.background == .terminalDefault })
+}
+
+@Test func keyDecoder() {
+    let d = KeyDecoder(codes: .init(up: 0o403, down: 0o402, left: 0o404, right: 0o405, home: 0o406, end: 0o550, pageUp: 0o523, pageDown: 0o522,
+                                    backspace: 0o407, delete: 0o512, enter: 0o527, backTab: 0o541, resize: 0o632, f1: 0o411, mouse: 0o631))
+    #expect(d.decode(0x1B, function: false, next: { (UInt32(UInt8(ascii: "b")), false) }) == .alt("b"))
+    #expect(d.decode(0x1B, function: false, next: { nil }) == .escape)
+    #expect(d.decode(0x17, function: false, next: { nil }) == .control("w"))
+    #expect(d.decode(0x0D, function: false, next: { nil }) == .enter)
+    #expect(d.decode(0xD55C, function: false, next: { nil }) == .character("한"))
+    #expect(d.decode(0o403, function: true, next: { nil }) == .up)
+    #expect(d.decode(0o412, function: true, next: { nil }) == .function(2))
+}
+
+@Test func displayWidths() {
+    #expect(DisplayWidth.of("abc") == 3)
+    #expect(DisplayWidth.of("한국어") == 6)
+    #expect(DisplayWidth.of("👋") == 2)
+    #expect(DisplayWidth.of("e\u{301}") == 1)
+    #expect(DisplayWidth.truncate("한국어 텍스트", to: 5) == "한국…")
+    #expect(DisplayWidth.wrap("aaa bbb ccc", width: 7) == ["aaa bbb", "ccc"])
+}
