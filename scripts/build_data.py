@@ -334,9 +334,43 @@ EVAL_SETS = {   # name -> (task, corpus record filter)
 }
 
 
+def write_sample_corpora(sources, rng):
+    """SampleCorpora/: the explorer's bundled corpora (one JSONL schema: id, title, text, labels),
+    drawn from the train and dev splits only (test documents stay out of everything shipped)."""
+    out = os.path.join(ROOT, "SampleCorpora")
+    os.makedirs(out, exist_ok=True)
+
+    def pick(name, n, fmt):
+        recs = [r for r in sources[name] if r["split"] != "test"]
+        random.Random(name).shuffle(recs)
+        return [fmt(r) for r in recs[:n]]
+
+    deb = lambda r: {"id": r["id"], "title": f"{r['title']}: {r['summary']}", "text": r["text"], "labels": [r["label"], "debian"]}
+    wn = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"] + ("" if not r["examples"] else " (e.g. \"" + r["examples"][0] + "\")"),
+                    "labels": [r["label"], "wordnet"]}
+    fo = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"], "labels": ["foldoc"] + ([r["label"]] if r["label"] else [])}
+    py = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"], "labels": ["python-docs", r.get("kind", "")]}
+    corpora = {
+        "debian-packages": pick("debian", 8000, deb),
+        "wordnet-glosses": pick("wordnet", 8000, wn),
+        "foldoc-computing": pick("foldoc", 5000, fo),
+        "python-docs": pick("pydocs", 6000, py),
+    }
+    sampler = []
+    for name, n in [("debian-packages", 900), ("wordnet-glosses", 900), ("foldoc-computing", 600), ("python-docs", 600)]:
+        sampler += corpora[name][:n]
+    rng.shuffle(sampler)
+    corpora["sampler"] = sampler
+    for name, rows in corpora.items():
+        write_jsonl(os.path.join(out, name + ".jsonl"), rows)
+        print(f"SampleCorpora/{name}.jsonl: {len(rows)} documents")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
+    ap.add_argument("--sample-corpora", action="store_true",
+                    help="also (re)write SampleCorpora/*.jsonl, the corpora the explorer ships with")
     a = ap.parse_args()
     work = os.path.join(a.out, "raw")
     os.makedirs(work, exist_ok=True)
@@ -399,6 +433,8 @@ def main():
                 other = rng.choice(wn)
                 f.write(f"{r['lemmas'][0]}\t{r['lemmas'][1]}\t1\n")
                 f.write(f"{r['lemmas'][0]}\t{other['lemmas'][-1]}\t0\n")
+    if a.sample_corpora:
+        write_sample_corpora(sources, rng)
     print("done:", a.out)
 
 
