@@ -14,7 +14,7 @@ struct LatentLens: ParsableCommand {
         folders (config.json + safetensors + tokenizer.model); the default is the bundled \
         Models/nvembed-mini.
         """,
-        subcommands: [Explore.self, Tokenize.self, Embed.self, Index.self, Search.self, Export.self, Train.self, Bench.self],
+        subcommands: [Explore.self, Tokenize.self, Embed.self, Index.self, Search.self, Export.self, Eval.self, Train.self, Bench.self],
         defaultSubcommand: Explore.self
     )
 

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import LensMath
+import LensModel
+import LensRetrieval
+import LensSupport
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate retrieval (BEIR folder) or similarity pairs (TSV), per pooling.",
+        discussion: """
+        --corpus BEIR_DIR reads corpus.jsonl (_id, title, text), queries.jsonl (_id, text) and \
+        qrels/test.tsv, embeds documents without instruction and queries with --instruction, and \
+        reports nDCG@10, MRR@10, Recall@10 and Recall@100 per pooling; --baseline bm25 adds the \
+        tool's own BM25 on the same data. --pairs FILE.tsv (text1, text2, score) reports Spearman and \
+        Pearson correlations of cosine similarity per pooling. --json prints one object \
+        (schema in docs/EVAL.md).
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var encoding: EncodingOptions
+
+    @Option(name: .long, help: ArgumentHelp("BEIR folder.", valueName: "BEIR_DIR"))
+    var corpus: String?
+
+    @Option(name: .long, help: ArgumentHelp("Pairs file: text1<TAB>text2<TAB>score.", valueName: "FILE.tsv"))
+    var pairs: String?
+
+    @Option(name: .long, help: "Add a baseline: bm25.")
+    var baseline: String?
+
+    @Option(name: .long, help: "Evaluate at most N queries (seeded sample).")
+    var maxQueries: Int?
+
+    @Flag(name: .long, help: "One JSON object.")
+    var json = false
+
+    func validate() throws {
+        if (corpus == nil) == (pairs == nil) { throw ValidationError("give exactly one of --corpus BEIR_DIR or --pairs FILE.tsv") }
+        if let b = baseline, b != "bm25" { throw ValidationError("--baseline supports bm25") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let model = try modelOptions.load()
+            let options = try encoding.embedOptions(for: model)
+            if let corpus { try retrieval(model, options, corpus) } else if let pairs { try similarity(model, options, pairs) }
+        }
+    }
+
+    func retrieval(_ model: EmbeddingModel, _ options: EmbedOptions, _ folder: String) throws {
+        var ds: BEIRDataset
+        do { ds = try BEIRDataset.load(folder: folder) } catch { throw CLIError("\(error)") }
+        for i in ds.issues.prefix(10) { warn("\(i); skipped") }
+        if let m = maxQueries { ds = ds.subsample(maxQueries: m, maxDocuments: Int.max, seed: 1) }
+        let t0 = monotonicSeconds()
+        let tty = isatty(2) != 0 && !json
+        let metrics = try RetrievalEvaluator.evaluate(model: model, dataset: ds, poolings: options.poolings, mask: options.mask,
+                                                      instruction: options.instruction, maxLength: min(options.maxLength, 512)) { done, total in
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[Kembedding \(done)/\(total)".utf8)) }
+        }
+        if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        let bm25 = baseline == "bm25" ? RetrievalEvaluator.evaluateBM25(dataset: ds) : nil
+        let seconds = monotonicSeconds() - t0
+        if json {
+            var w = JSONWriter()
+            w.beginObject()
+            w.member("dataset", ds.name)
+            w.member("model", model.name)
+            w.member("documents", ds.documents.count)
+            w.member("queries", ds.queries.count)
+            w.member("mask", options.mask.rawValue)
+            w.member("instruction", options.instruction)
+            w.key("results")
+            w.beginObject()
+            for p in options.poolings { w.key(p.rawValue); writeMetrics(&w, metrics[p]!) }
+            if let bm25 { w.key("bm25"); writeMetrics(&w, bm25) }
+            w.endObject()
+            w.member("seconds", seconds)
+            w.endObject()
+            emit(w.text)
+        } else {
+            print("\(ds.name): \(ds.queries.count) queries, \(ds.documents.count) documents, mask \(options.mask.rawValue), \(String(format: "%.1f", seconds)) s")
+            print("  run       nDCG@10  MRR@10  R@10    R@100")
+            func row(_ name: String, _ m: RankingMetrics) {
+                print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: " %.4f   %.4f  %.4f  %.4f", m.ndcg10, m.mrr10, m.recall10, m.recall100))
+            }
+            for p in options.poolings { row(p.rawValue, metrics[p]!) }
+            if let bm25 { row("bm25", bm25) }
+        }
+    }
+
+    func writeMetrics(_ w: inout JSONWriter, _ m: RankingMetrics) {
+        w.beginObject()
+        w.member("ndcg@10", m.ndcg10)
+        w.member("mrr@10", m.mrr10)
+        w.member("recall@10", m.recall10)
+        w.member("recall@100", m.recall100)
+        w.member("queries", m.queries)
+        w.endObject()
+    }
+
+    func similarity(_ model: EmbeddingModel, _ options: EmbedOptions, _ path: String) throws {
+        let bytes: [UInt8]
+        do { bytes = try readAllBytes(path: path) } catch { throw CLIError("cannot read \(path): \(error)") }
+        var left: [String] = [], right: [String] = [], gold: [Double] = []
+        for (line, r) in utf8Lines(bytes, file: path) {
+            switch r {
+            case .failure(let e): warn("\(e); skipped")
+            case .success(let s):
+                if s.isEmpty { continue }
+                let f = s.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+                guard f.count >= 3, let g = Double(f[2].trimmingCharacters(in: .whitespaces)) else {
+                    if line == 1 { continue }   // a header line
+                    warn("\(path):\(line): expected text1<TAB>text2<TAB>score; skipped")
+                    continue
+                }
+                left.append(f[0]); right.append(f[1]); gold.append(g)
+            }
+        }
+        guard left.count >= 2 else { throw CLIError("\(path): fewer than 2 valid pairs") }
+        // Symmetric task: the same instruction on both sides (NV-Embed's STS convention).
+        let a = try model.embed(left, options: options), b = try model.embed(right, options: options)
+        var results: [(Pooling, Double, Double)] = []
+        for p in options.poolings {
+            let cos = zip(a, b).map { x, y in Double(zip(x.vectors[p]!, y.vectors[p]!).reduce(Float(0)) { $0 + $1.0 * $1.1 }) }
+            results.append((p, Correlation.spearman(cos, gold), Correlation.pearson(cos, gold)))
+        }
+        if json {
+            var w = JSONWriter()
+            w.beginObject()
+            w.member("pairs", left.count)
+            w.key("results")
+            w.beginObject()
+            for (p, s, pe) in results { w.key(p.rawValue); w.beginObject(); w.member("spearman", s); w.member("pearson", pe); w.endObject() }
+            w.endObject()
+            w.endObject()
+            emit(w.text)
+        } else {
+            print("\(path): \(left.count) pairs")
+            for (p, s, pe) in results { print("  " + p.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: " spearman %.4f  pearson %.4f", s, pe)) }
+        }
+    }
+}
