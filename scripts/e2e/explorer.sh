@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# End-to-end tests of the explorer: drive the real binary in tmux, send keys, read the screen.
+# MODEL (default: the bundled Models/nvembed-mini, else a tiny fixture) and a small corpus.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
+MODEL=${MODEL:-Models/nvembed-mini}
+[[ -f $MODEL/config.json ]] || MODEL=Tests/LensModelTests/Fixtures/tiny-nvembed-f32
+CORPUS=Tests/Fixtures/explorer-corpus.jsonl
+STORE=$(mktemp -d)
+SOCK=latentlens-e2e-$$
+S=x
+tm() { command tmux -L "$SOCK" "$@"; }
+cleanup() { tm kill-server 2>/dev/null; rm -rf "$STORE"; }
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "ok   - $1"; pass=$((pass + 1)); }
+no() { echo "FAIL - $1"; fail=$((fail + 1)); echo "----- screen -----"; tm capture-pane -t $S -p | sed 's/^/| /'; echo "------------------"; }
+screen() { tm capture-pane -t $S -p; }
+# ESC followed at once by a key reads as Alt+key (as in any terminal): pause after it.
+esc() { tm send-keys -t $S Escape; sleep 0.3; }
+wait_for() {  # wait_for REGEX [seconds]
+  local i
+  for ((i = 0; i < ${2:-30} * 10; i++)); do screen | grep -qE "$1" && return 0; sleep 0.1; done
+  return 1
+}
+check() { if wait_for "$2" "${3:-15}"; then ok "$1"; else no "$1"; fi; }
+start() {  # start COLS ROWS [ENV...]
+  local cols=$1 rows=$2; shift 2
+  tm kill-server 2>/dev/null
+  tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" "$@" \
+    "$BIN --model $MODEL --corpus $CORPUS --no-mouse; echo \"[exit=\$?]\"; sleep 600"
+}
+
+# Index once outside the TUI (the explorer reuses the store).
+"$BIN" index --model "$MODEL" --corpus "$CORPUS" --store "$STORE" >/dev/null 2>&1
+
+start 200 60
+check "opens on the model and corpus" "LatentLens ·.*corpus explorer-corpus \(62 docs\)"
+tm send-keys -t $S "package manager for python"
+tm send-keys -t $S Enter
+check "neighbours under all three headings" "LATENT latent attention.*MEAN mean pool.*EOS EOS state"
+check "ranked results with scores" " 1 0\.[0-9]{3} "
+check "token strip shows the query pieces" "▁package"
+check "overlap line" "overlap@10: latent∩mean [0-9]+"
+check "instruction tokens are masked in the strip" "▁In +struct"
+if screen | grep -A1 "▁In" | tail -1 | grep -q "·"; then ok "masked tokens carry · instead of a share"; else no "masked tokens carry · instead of a share"; fi
+tm send-keys -t $S Tab
+tm send-keys -t $S Down
+check "instruction preset changes" "Instruction \[web search"
+esc
+tm send-keys -t $S h
+check "heatmap view" "tokens × top [0-9]+ of [0-9]+ latents"
+tm send-keys -t $S n
+check "heatmap: one head" "head 1/"
+esc
+tm send-keys -t $S m
+check "map view with braille and the query" "◆"
+esc
+tm send-keys -t $S d
+check "document view" "j/k scroll · Esc back"
+esc
+tm send-keys -t $S c
+check "mask toggle recomputes and warns" "mask causal.*|trained bidirectional"
+check "header shows causal" "mask causal"
+tm send-keys -t $S ?
+check "help overlay" "Keys \(Esc closes this\)"
+esc
+tm resize-window -t $S -x 60 -y 20
+check "60×20: stacked panes" "^ LATENT"
+tm resize-window -t $S -x 30 -y 10
+check "below minimum: clear message" "Terminal too small"
+tm resize-window -t $S -x 200 -y 60
+check "200×60: side by side again" "LATENT latent attention.*MEAN mean pool"
+tm send-keys -t $S /
+tm send-keys -t $S C-u
+tm send-keys -t $S "한국어 문서"
+tm send-keys -t $S Enter
+check "Korean input in the query field" "Query +한국어 문서"
+check "Korean document listed" "한국어 문서"
+esc
+tm send-keys -t $S q
+check "q quits with status 0" "\[exit=0\]"
+if tm capture-pane -t $S -p | grep -q "LATENT latent attention"; then no "terminal restored after quit"; else ok "terminal restored after quit"; fi
+
+start 120 40 -e NO_COLOR=1
+check "NO_COLOR: starts" "LatentLens"
+tm send-keys -t $S "compiler" Enter
+check "NO_COLOR: results" "LATENT"
+if tm capture-pane -t $S -p -e | grep -qE $'\e\\[(3[0-7]|9[0-7]|38;5;[0-9]+)m'; then no "NO_COLOR: no colour codes"; else ok "NO_COLOR: no colour codes"; fi
+tm send-keys -t $S C-c
+check "Ctrl-C quits" "\[exit=0\]"
+
+start 120 40
+check "colour theme: starts" "LatentLens"
+if tm capture-pane -t $S -p -e | grep -qE $'\e\\[(38;5;[0-9]+|3[0-7])m'; then ok "colours used by default"; else no "colours used by default"; fi
+PID=$(tm list-panes -t $S -F '#{pane_pid}')
+pkill -TERM -P "$PID" -f "latentlens --model" || true
+check "SIGTERM: exits and restores" "\[exit=0\]"
+
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
