@@ -81,6 +81,20 @@ public enum BLAS {
     /// Build configuration string of the linked OpenBLAS.
     public static var config: String { String(cString: openblas_get_config()) }
 
+    private static let regionLock = NSLock()
+
+    /// Runs `body` with OpenBLAS single-threaded, for code that calls BLAS from several
+    /// threads of its own at once (one multi-threaded BLAS call per worker would
+    /// oversubscribe the cores). Regions are serialised process-wide, so two of them never
+    /// fight over the global thread setting.
+    public static func singleThreadedRegion<T>(_ body: () throws -> T) rethrows -> T {
+        regionLock.lock()
+        let saved = threads
+        setThreads(1)
+        defer { setThreads(saved); regionLock.unlock() }
+        return try body()
+    }
+
     /// OpenBLAS kernel families that use the CPU's widest vectors, per `ll_cpu_level()`.
     static let goodCores: [Int32: Set<String>] = [
         3: ["SkylakeX", "Cooperlake", "SapphireRapids"],

@@ -325,6 +325,9 @@ public final class StoredMatrix: @unchecked Sendable {
     public let dtype: DType
     public let rows: UnsafeRawPointer
 
+    /// Opens a matrix file by path.
+    public static func open(path: String) throws -> StoredMatrix { try StoredMatrix(file: MappedFile(path: path)) }
+
     init(file: MappedFile) throws {
         guard file.size >= 64, let base = file.base, String(decoding: UnsafeRawBufferPointer(start: base, count: 6), as: UTF8.self) == "LLVEC1" else {
             throw SQLiteError(code: -1, message: "\(file.path): not a LatentLens matrix")

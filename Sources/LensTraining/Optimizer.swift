@@ -9,6 +9,14 @@ public struct AdamW {
     public var weightDecay: Float
     public var clip: Float
 
+    public init(beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, clip: Float) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.clip = clip
+    }
+
     /// One update at learning rate `lr` (step counts from 1). Returns the gradient norm before clipping.
     @discardableResult
     public func step(_ params: ParameterSet, lr: Float, step t: Int) -> Float {

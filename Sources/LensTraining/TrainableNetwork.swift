@@ -339,12 +339,11 @@ public final class TrainableNetwork: @unchecked Sendable {
         // The workers' small matrix products run single-threaded each: letting OpenBLAS
         // thread them too would oversubscribe the cores (measured: ~30% of a step lost
         // to spin-waiting in exec_blas_async).
-        let saved = BLAS.threads
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(saved) }
-        DispatchQueue.concurrentPerform(iterations: w) { k in
-            let scratch = ScratchBuffer()
-            for s in ranges[k] { work.value(s, scratch) }
+        BLAS.singleThreadedRegion {
+            DispatchQueue.concurrentPerform(iterations: w) { k in
+                let scratch = ScratchBuffer()
+                for s in ranges[k] { work.value(s, scratch) }
+            }
         }
     }
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LensMath
 import LensModel
+import LensRetrieval
+import LensTraining
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +25,18 @@ struct Bench: ParsableCommand {
 
     @Option(name: .long, parsing: .upToNextOption, help: "Batch shapes as BATCHxLENGTH (default 32x16 32x64 8x256 4x512).")
     var shapes: [String] = ["32x16", "32x64", "8x256", "4x512"]
+
+    @Flag(name: .long, help: "Also benchmark exact search over a synthetic store (--search-rows × width, f32 and f16).")
+    var search = false
+
+    @Option(name: .long, help: "Rows of the synthetic store for --search.")
+    var searchRows: Int = 1_000_000
+
+    @Option(name: .long, help: "Vector width of the synthetic store for --search.")
+    var searchWidth: Int = 256
+
+    @Flag(name: .long, help: "Also benchmark training steps (forward + backward + AdamW) on the model's shape.")
+    var train = false
 
     func run() throws {
         try runReportingErrors {
@@ -83,7 +97,99 @@ struct Bench: ParsableCommand {
                          percentile(times, 50) * 1e3, percentile(times, 95) * 1e3, percentile(times, 99) * 1e3, floor * 1e3,
                          percentile(times, 50) / floor))
             print("")
+            if search { try benchSearch() }
+            if train { try benchTrain(model: model, peak: peak) }
             print(String(format: "peak RSS   %.1f MiB", Double(MachineLimits.peakRSSBytes()) / 1048576))
+        }
+    }
+}
+
+extension Bench {
+    /// Top-10 over a synthetic memory-mapped store, next to this run's memory bandwidth.
+    func benchSearch() throws {
+        let n = searchRows, d = searchWidth
+        let copy = MachineLimits.memcpyGBps()
+        let read = MachineLimits.readGBps()
+        print("")
+        print(String(format: "exact search over %d × %d (memory-mapped store; memcpy %.1f GB/s, read %.1f GB/s measured now)", n, d, copy, read))
+        let dir = NSTemporaryDirectory() + "latentlens-bench-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SplitMix64(seed: 7)
+        for dtype in [DType.f32, .f16] {
+            let path = dir + "/m-\(dtype.rawValue).vec"
+            try writeSyntheticMatrix(path: path, rows: n, width: d, dtype: dtype, rng: &rng)
+            let m = try StoredMatrix.open(path: path)
+            let query = (0..<d).map { _ in Float(rng.nextGaussian()) }
+            _ = m.search(query, k: 10)
+            var times: [Double] = []
+            let start = monotonicSeconds()
+            while times.count < 40 && monotonicSeconds() - start < 10 {
+                let t0 = monotonicSeconds()
+                _ = m.search(query, k: 10)
+                times.append(monotonicSeconds() - t0)
+            }
+            let bytes = Double(n * d * dtype.byteSize)
+            let p50 = percentile(times, 50)
+            print(String(format: "  %@  top-10: p50 %.1f ms  p95 %.1f ms   %.1f GB/s = %.0f%% of read bandwidth", dtype.rawValue as NSString,
+                         p50 * 1e3, percentile(times, 95) * 1e3, bytes / p50 / 1e9, 100 * bytes / p50 / 1e9 / read))
+        }
+    }
+
+    func writeSyntheticMatrix(path: String, rows: Int, width: Int, dtype: DType, rng: inout SplitMix64) throws {
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        guard let fh = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot write \(path)") }
+        defer { fh.closeFile() }
+        var header = [UInt8](repeating: 0, count: 64)
+        for (i, b) in "LLVEC1".utf8.enumerated() { header[i] = b }
+        for (o, v) in [(8, rows), (16, width), (24, dtype.byteSize)] { for i in 0..<8 { header[o + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
+        fh.write(Data(header))
+        let chunk = 8192
+        var buf = [Float](repeating: 0, count: chunk * width)
+        var half = [UInt16](repeating: 0, count: chunk * width)
+        var r = 0
+        while r < rows {
+            let m = min(chunk, rows - r)
+            for i in 0..<(m * width) { buf[i] = Float(rng.nextGaussian()) / Float(width).squareRoot() }
+            if dtype == .f32 {
+                buf.withUnsafeBytes { fh.write(Data($0.prefix(m * width * 4))) }
+            } else {
+                buf.withUnsafeBufferPointer { s in half.withUnsafeMutableBufferPointer { h in HalfPrecision.f32ToF16(s.baseAddress!, h.baseAddress!, count: m * width) } }
+                half.withUnsafeBytes { fh.write(Data($0.prefix(m * width * 2))) }
+            }
+            r += m
+        }
+    }
+
+    /// Training steps on synthetic batches of the model's shape: tokens/s and % of peak.
+    func benchTrain(model: EmbeddingModel, peak: Double) throws {
+        print("")
+        print("training step (forward + backward + AdamW, bidirectional, all three poolings' losses)")
+        let params = ParameterSet(config: model.config)
+        try params.load(from: model.network.weights)
+        let net = TrainableNetwork(params: params)
+        let cache = ActivationCache()
+        let c = model.config
+        let optimizer = AdamW(beta1: 0.9, beta2: 0.98, epsilon: 1e-6, weightDecay: 0.01, clip: 1)
+        var rng = SplitMix64(seed: 3)
+        for (b, n) in [(128, 24), (256, 80)] {
+            var batch = PackedBatch()
+            for _ in 0..<b { batch.append([c.decoder.bosTokenID] + (1..<n).map { _ in Int32(3 + Int(rng.next() % UInt64(c.decoder.vocabSize - 3))) }) }
+            let d = c.decoder.hiddenSize, T = batch.totalTokens
+            let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let t0 = monotonicSeconds()
+                params.zeroGrad()
+                _ = net.forward(batch, mask: .bidirectional, cache: cache)
+                for i in 0..<(T * d) { dHidden[i] = 1e-3; dLatent[i] = 1e-3 }
+                net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: c.latent != nil ? dLatent.pointer : nil)
+                optimizer.step(params, lr: 1e-6, step: 1)
+                best = min(best, monotonicSeconds() - t0)
+            }
+            let flops = 3 * Double(b) * FlopCount.forward(c, length: n)
+            print(String(format: "  %3d × %3d tokens: %.0f tokens/s   %.1f GFLOP/s = %.0f%% of the sgemm peak   (%.2f s/step)",
+                         b, n, Double(T) / best, flops / best / 1e9, 100 * flops / best / 1e9 / peak, best))
         }
     }
 }

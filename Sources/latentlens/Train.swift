@@ -30,6 +30,12 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("SentencePiece model (default: the Mistral v0.1 tokenizer in Models/).", valueName: "FILE"))
     var tokenizer: String?
 
+    @Flag(name: .long, help: "Write the model folder from the latest checkpoint in --out and stop (no training).")
+    var exportOnly = false
+
+    @Flag(name: .long, help: "Evaluate the dev sets at the latest checkpoint and stop.")
+    var evalOnly = false
+
     func run() throws {
         try runReportingErrors {
             if let threads { BLAS.setThreads(threads) }
@@ -39,6 +45,11 @@ struct Train: ParsableCommand {
             let root = ModelLocator.findInRepo("Package.swift").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
             let tok = tokenizer ?? (ModelLocator.findInRepo("Models/mistral-tokenizer/tokenizer.model") ?? "Models/mistral-tokenizer/tokenizer.model")
             let trainer = try Trainer(recipe: r, root: root, output: out, tokenizerPath: tok) { warn($0) }
+            if exportOnly || evalOnly {
+                if evalOnly { try trainer.evaluateDev() }
+                if exportOnly { try trainer.export() }
+                return
+            }
             signal(SIGINT) { _ in stopRequested = 1 }
             signal(SIGTERM) { _ in stopRequested = 1 }
             let isTTY = isatty(2) != 0

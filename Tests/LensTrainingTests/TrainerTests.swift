@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import LensMath
+import LensModel
+@testable import LensTraining
+
+let trainingRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let tinyTokenizer = trainingRepoRoot.appendingPathComponent("Tests/LensTokenizerTests/Fixtures/tiny-bpe.model").path
+
+/// A small synthetic data folder in build_data.py's layout.
+func makeDataFolder() throws -> String {
+    let dir = NSTemporaryDirectory() + "latentlens-train-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    try FileManager.default.createDirectory(atPath: dir + "/train", withIntermediateDirectories: true)
+    let words = ["embedding", "latent", "attention", "pooling", "token", "vector", "query", "passage", "model", "retrieve",
+                 "the", "of", "a", "and", "with", "for"]
+    var pairs = ""
+    for i in 0..<24 {
+        let w = words[i % 10]
+        let q = "\(w) \(i)"
+        let p = "a passage about \(w) and number \(i) with \(words[(i * 3) % 16]) \(words[(i * 7) % 16])"
+        pairs += "{\"task\": \"\(i % 2 == 0 ? "foldoc" : "debian")\", \"query\": \"\(q)\", \"positive\": \"\(p)\", \"positive_title\": \"\", \"doc_id\": \"d\(i)\", \"source\": \"x\"}\n"
+    }
+    try pairs.write(toFile: dir + "/train/retrieval.jsonl", atomically: true, encoding: .utf8)
+    var ex = ""
+    for i in 0..<20 { ex += "{\"task\": \"wordnet-lexname\", \"text\": \"\(words[i % 16]) thing \(i)\", \"label\": \"L\(i % 3)\"}\n" }
+    try ex.write(toFile: dir + "/train/stage2.jsonl", atomically: true, encoding: .utf8)
+    return dir
+}
+
+func tinyRecipe(data: String, steps: [Int]) -> Recipe {
+    var r = Recipe()
+    r.name = "tiny-test"
+    r.seed = 5
+    r.model.hiddenSize = 32; r.model.layers = 2; r.model.heads = 4; r.model.kvHeads = 2; r.model.intermediateSize = 48
+    r.model.latents = 8; r.model.crossHeads = 2; r.model.crossDimHead = 16; r.model.vocabSize = 600
+    r.data = data
+    r.teacher = nil
+    r.maxQueryLength = 96      // the tiny BPE tokenizer spends ~1 token per character of the instruction
+    r.maxPassageLength = 64
+    r.temperature = 0.1
+    r.checkpointEvery = 3
+    r.evalEvery = 0
+    r.evalSets = []
+    var s1 = Recipe.Stage(); s1.name = "stage1"; s1.steps = steps[0]; s1.batchSize = 8; s1.learningRate = 3e-3; s1.warmupSteps = 2
+    var s2 = Recipe.Stage(); s2.name = "stage2"; s2.steps = steps[1]; s2.batchSize = 8; s2.inBatchNegatives = false
+    s2.hardNegatives = 2; s2.retrievalFraction = 0.5; s2.learningRate = 1e-3; s2.warmupSteps = 1
+    r.stages = [s1, s2]
+    return r
+}
+
+/// Trainer runs one at a time: bit-for-bit comparisons need the process to themselves.
+@Suite(.serialized) struct TrainerTests {
+@Test func trainingLowersTheLoss() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let out = data + "/run"
+    let trainer = try Trainer(recipe: tinyRecipe(data: data, steps: [40, 4]), root: "/", output: out, tokenizerPath: tinyTokenizer) { _ in }
+    var losses: [Float] = []
+    try trainer.run { _, rep, _ in losses.append(rep.loss[.latent]!) }
+    let first = losses.prefix(4).reduce(0, +) / 4, last = losses[32..<40].reduce(0, +) / 8
+    #expect(last < first * 0.7, "stage-1 loss went from \(first) to \(last)")
+    // The export loads in the inference engine and embeds like the trainer's own weights.
+    let exported = try EmbeddingModel(folder: out)
+    let live = try trainer.currentModel()
+    let a = try exported.embed(["embedding 3"], options: EmbedOptions(instruction: "Instruct: x\nQuery: "))[0]
+    let b = try live.embed(["embedding 3"], options: EmbedOptions(instruction: "Instruct: x\nQuery: "))[0]
+    for p in Pooling.allCases { #expect(zip(a.vectors[p]!, b.vectors[p]!).allSatisfy { abs($0 - $1) < 1e-6 }) }
+    #expect(FileManager.default.fileExists(atPath: out + "/train.csv"))
+}
+
+@Test func resumedRunEqualsUninterruptedRun() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    // Uninterrupted: 6 + 3 steps.
+    let a = try Trainer(recipe: tinyRecipe(data: data, steps: [6, 3]), root: "/", output: data + "/a", tokenizerPath: tinyTokenizer) { _ in }
+    try a.run { _, _, _ in }
+    // Interrupted after step 3, then a fresh process (new Trainer) resumes from the checkpoint.
+    let recipe = tinyRecipe(data: data, steps: [6, 3])
+    let b1 = try Trainer(recipe: recipe, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { _ in }
+    var n = 0
+    let finished = try b1.run(shouldStop: { n >= 3 }) { _, _, _ in n += 1 }
+    #expect(!finished)
+    var resumedLog: [String] = []
+    let b2 = try Trainer(recipe: recipe, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { resumedLog.append($0) }
+    #expect(resumedLog.contains { $0.contains("resumed") })
+    #expect(b2.state.globalStep == 3)
+    try b2.run { _, _, _ in }
+    let differing = zip(a.params.all, b2.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    #expect(differing.isEmpty, "differ after resume: \(differing.prefix(5))")
+}
+
+@Test func twoRunsWithTheSameSeedAreIdentical() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let r = tinyRecipe(data: data, steps: [3, 0 + 1])
+    let a = try Trainer(recipe: r, root: "/", output: data + "/a", tokenizerPath: tinyTokenizer) { _ in }
+    try a.run { _, _, _ in }
+    let b = try Trainer(recipe: r, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { _ in }
+    try b.run { _, _, _ in }
+    let differing = zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    #expect(differing.isEmpty, "differ between identical runs: \(differing.prefix(5))")
+}
+
+@Test func recipeErrorsAreClear() throws {
+    var r = Recipe()
+    r.stages = []
+    #expect(throws: TrainingError.self) { try r.validate() }
+    let bad = NSTemporaryDirectory() + "bad-recipe-\(getpid()).json"
+    try "{\"stages\": \"nope\"}".write(toFile: bad, atomically: true, encoding: .utf8)
+    #expect { _ = try Recipe.load(path: bad) } throws: { e in "\(e)".contains("recipe") }
+    let shipped = try Recipe.load(path: trainingRepoRoot.appendingPathComponent("Models/recipes/nvembed-mini.json").path)
+    try shipped.validate()
+    #expect(shipped.stages.count == 2 && shipped.stages[1].inBatchNegatives == false)
+}
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Rebuilds the bundled default model, Models/nvembed-mini, from a clean clone — the exact
+# command behind the committed weights (see Models/nvembed-mini/MODEL_CARD.md):
+#
+#   scripts/train-default-model.sh
+#
+# 1. system packages and a release build; 2. training data from Debian packages
+# (scripts/build_data.py); 3. the teacher's outputs (scripts/teacher.py: piece embeddings,
+# mined candidates, vectors); 4. `latentlens train --recipe nvembed-mini` (resumable: rerun
+# after an interruption); 5. copy the weights into Models/nvembed-mini; 6. evaluate.
+# Takes a few hours on 2 cores. RUN=folder overrides data/runs/nvembed-mini.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+RUN=${RUN:-data/runs/nvembed-mini}
+scripts/install-deps.sh
+swift build -c release --product latentlens
+python3 scripts/build_data.py
+scripts/setup-python.sh --teacher
+[[ -f data/teacher/pieces.npy ]] || .venv-teacher/bin/python scripts/teacher.py pieces
+[[ -f data/teacher/candidates.jsonl ]] || .venv-teacher/bin/python scripts/teacher.py train
+start=$(date +%s)
+.build/release/latentlens train --recipe nvembed-mini --out "$RUN"
+echo "training wall time: $(( $(date +%s) - start )) s (this invocation)"
+mkdir -p Models/nvembed-mini
+cp "$RUN"/config.json "$RUN"/model.safetensors "$RUN"/tokenizer.model "$RUN"/training_summary.json Models/nvembed-mini/
+cp "$RUN"/train.csv "$RUN"/eval.csv Models/nvembed-mini/
+scripts/evaluate-default-model.sh
