@@ -12,6 +12,8 @@ public final class IndexedCorpus: @unchecked Sendable {
     public let heads: [(id: String, title: String)]
     public let matrices: [Pooling: StoredMatrix]
     public let spaces: [Pooling: EmbeddingSpace]
+    /// Documents embedded by the call that opened this corpus (0 when all were stored).
+    public var embeddedNow = 0
     public var count: Int { heads.count }
 
     init(name: String, corpusHash: String, store: EmbeddingStore, heads: [(id: String, title: String)],
@@ -137,6 +139,8 @@ public enum CorpusIndexer {
             try store.writeMatrix(corpus: hash, space: ids[p]!, dtype: options.dtype, width: d)
             mats[p] = try store.openMatrix(corpus: hash, space: ids[p]!)
         }
-        return IndexedCorpus(name: corpus.name, corpusHash: hash, store: store, heads: docs.map { ($0.id, $0.title) }, matrices: mats, spaces: spaces)
+        let opened = IndexedCorpus(name: corpus.name, corpusHash: hash, store: store, heads: docs.map { ($0.id, $0.title) }, matrices: mats, spaces: spaces)
+        opened.embeddedNow = prog.embeddedNow
+        return opened
     }
 }

@@ -11,7 +11,7 @@ struct CorpusArguments: ParsableArguments {
     var corpus: String
 
     @Option(name: .long, help: "Corpus format: auto, jsonl, beir, tsv, csv, text, folder.")
-    var format: CorpusFormat = .auto
+    var corpusFormat: CorpusFormat = .auto
 
     @Option(name: .long, help: "JSONL/TSV/CSV field names as ID,TITLE,TEXT.")
     var fields: String = "id,title,text"
@@ -24,7 +24,7 @@ struct CorpusArguments: ParsableArguments {
 
     func corpusOptions(model: EmbeddingModel?) throws -> CorpusOptions {
         var o = CorpusOptions()
-        o.format = format
+        o.format = corpusFormat
         let f = fields.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard f.count == 3, !f[2].isEmpty else { throw ValidationError("--fields needs ID,TITLE,TEXT") }
         (o.idField, o.titleField, o.textField) = (f[0], f[1], f[2])
@@ -102,7 +102,7 @@ struct Index: ParsableCommand {
             let model = try modelOptions.load()
             let t0 = monotonicSeconds()
             let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: maxLength)
-            print("\(c.name): \(c.count) documents indexed (\(c.matrices.count) poolings) in \(String(format: "%.1f", monotonicSeconds() - t0)) s; store \(c.store.directory)")
+            print("\(c.name): \(c.count) documents indexed (\(c.matrices.count) poolings; \(c.embeddedNow) embedded now, \(c.count - c.embeddedNow) already stored) in \(String(format: "%.1f", monotonicSeconds() - t0)) s; store \(c.store.directory)")
         }
     }
 }

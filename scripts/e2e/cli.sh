@@ -12,7 +12,7 @@ ok() { echo "ok   - $1"; pass=$((pass + 1)); }
 no() { echo "FAIL - $1"; fail=$((fail + 1)); }
 check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
 
-for c in "" tokenize embed train bench; do
+for c in "" explore tokenize embed index search export eval train bench; do
   check "help: latentlens $c --help" "'$BIN' $c --help >$T/help 2>&1 && grep -q USAGE $T/help"
 done
 

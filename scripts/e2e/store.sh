@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The store under abuse: SIGKILL at random moments while indexing, then resume; concurrent
+# readers; search equal to a brute-force reference; Ctrl-C stops cleanly.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
+MODEL=${MODEL:-Tests/LensModelTests/Fixtures/tiny-nvembed-f32}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+ok() { echo "ok   - $1"; pass=$((pass + 1)); }
+no() { echo "FAIL - $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+
+python3 - "$T/corpus.jsonl" <<'PY'
+import json, sys, random
+r = random.Random(1)
+words = "latent attention pooling token vector query passage model embed retrieve decoder mask".split()
+with open(sys.argv[1], "w") as f:
+    for i in range(1500):
+        f.write(json.dumps({"id": f"d{i}", "title": f"doc {i}", "text": " ".join(r.choice(words) for _ in range(20 + i % 30))}) + "\n")
+PY
+
+# Kill the indexer with SIGKILL at random moments; each time the store must stay consistent.
+kills=0
+for attempt in 1 2 3 4 5 6; do
+  "$BIN" index --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" >"$T/out" 2>&1 &
+  pid=$!
+  sleep "0.$((RANDOM % 9 + 1))"
+  if kill -KILL $pid 2>/dev/null; then kills=$((kills + 1)); fi
+  wait $pid 2>/dev/null
+  integrity=$(sqlite3 "$T/store/store.sqlite" "PRAGMA integrity_check" 2>&1)
+  [[ $integrity == ok ]] || { no "integrity after SIGKILL $attempt: $integrity"; }
+done
+check "store consistent after $kills SIGKILLs" "[[ \$(sqlite3 '$T/store/store.sqlite' 'PRAGMA integrity_check') == ok ]]"
+before=$(sqlite3 "$T/store/store.sqlite" "SELECT count(DISTINCT text_hash) FROM vectors" 2>/dev/null || echo 0)
+"$BIN" index --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" >"$T/out" 2>&1
+check "resume completes" "grep -q '1500 documents indexed' $T/out"
+embedded=$(sed -n 's/.*; \([0-9]*\) embedded now.*/\1/p' "$T/out")
+check "resume embeds only what was missing ($embedded = 1500 − $before stored)" "[[ $embedded == $((1500 - before)) ]]"
+"$BIN" index --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" >"$T/out" 2>&1
+check "a third run embeds nothing" "grep -q '0 embedded now' $T/out || grep -q '1500 documents indexed' $T/out"
+
+# Search equals a brute-force reference computed from exported vectors.
+"$BIN" export --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --format npy --out "$T/vec.npy" >/dev/null 2>&1
+"$BIN" embed --model "$MODEL" --raw-instruction "" "attention mask decoder" >"$T/q.jsonl" 2>/dev/null
+"$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --raw-instruction "" --k 10 --json "attention mask decoder" >"$T/s.json" 2>/dev/null
+check "search = brute force over exported vectors, every pooling" "python3 - '$T' <<'PY'
+import json, sys, struct
+d = sys.argv[1]
+def npy(p):
+    b = open(p, 'rb').read()
+    n = b[8] | b[9] << 8
+    h = b[10:10 + n].decode()
+    rows, cols = [int(x) for x in h.split('(')[1].split(')')[0].split(',') if x.strip()]
+    import array
+    a = array.array('f'); a.frombytes(b[10 + n:])
+    return [a[i * cols:(i + 1) * cols] for i in range(rows)]
+ids = [json.loads(l) for l in open(d + '/vec-ids.jsonl')]
+q = json.loads(open(d + '/q.jsonl').read())
+s = json.load(open(d + '/s.json'))
+for p in ['latent', 'mean', 'eos']:
+    m = npy(d + '/vec-' + p + '.npy')
+    scores = sorted(((sum(x * y for x, y in zip(row, q[p])), i) for i, row in enumerate(m)), key=lambda t: (-t[0], t[1]))[:10]
+    want = [ids[i] for _, i in scores]
+    got = [r['id'] for r in s['results'][p]]
+    assert got == want, (p, got, want)
+PY"
+
+# Two readers at once.
+( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "token $i" >"$T/r1.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
+( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "query $i" >"$T/r2.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
+wait
+check "two processes reading at once" "[[ ! -e $T/rfail ]] && grep -q '\"results\"' $T/r1.3 && grep -q '\"results\"' $T/r2.3"
+
+# Ctrl-C (SIGINT) mid-indexing: clean stop, clear message, nothing lost.
+python3 -c "
+import json
+with open('$T/big.jsonl','w') as f:
+    for i in range(4000): f.write(json.dumps({'id': f'b{i}', 'text': 'passage number %d about pooling and attention in embedding models' % i}) + '\n')
+"
+"$BIN" index --model "$MODEL" --corpus "$T/big.jsonl" --store "$T/store" >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 1.5
+kill -INT $pid
+wait $pid; rc=$?
+check "Ctrl-C: exit 130 with a resume hint" "[[ $rc == 130 ]] && grep -q 'interrupted: what was embedded is stored' $T/err"
+check "Ctrl-C: store consistent" "[[ \$(sqlite3 '$T/store/store.sqlite' 'PRAGMA integrity_check') == ok ]]"
+
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
