@@ -46,6 +46,8 @@ public enum Reaction: Equatable, Sendable {
 
 /// Debounce for live re-ranking: ticks (≈100 ms each) after the last keystroke.
 public let liveSearchDelayTicks = 2
+/// Above this search time, live re-ranking turns itself off.
+public let liveSearchBudgetMilliseconds = 250.0
 
 /// Applies an action; returns what the run loop must do.
 public func update(_ s: inout ExplorerState, _ action: Action) -> [Reaction] {
@@ -72,6 +74,11 @@ public func update(_ s: inout ExplorerState, _ action: Action) -> [Reaction] {
         s.outcome = o
         for p in Pooling.allCases { s.selected[p] = min(s.selected[p] ?? 0, max((o.hits[p]?.count ?? 1) - 1, 0)) }
         s.status = String(format: "%.0f ms", o.milliseconds)
+        if s.liveSearch && o.milliseconds > liveSearchBudgetMilliseconds {
+            // Too slow to follow keystrokes: Enter searches from now on.
+            s.liveSearch = false
+            s.status += " — live re-ranking off (a query takes longer than \(Int(liveSearchBudgetMilliseconds)) ms); Enter searches, :live on to force"
+        }
         var r: [Reaction] = []
         if s.overlay == .map { r.append(.loadMap(corpus: s.corpus, pooling: s.mapPooling, query: currentRequest(s))) }
         if firstResults { s.selected = [.latent: 0, .mean: 0, .eos: 0] }

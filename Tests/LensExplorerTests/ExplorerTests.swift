@@ -92,6 +92,15 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(text.contains("test-model (13.3M params, d=256)"))
 }
 
+@Test func slowSearchesTurnLiveRerankingOff() {
+    var s = makeState()
+    var o = outcome(id: 0, titles: [.latent: ["a #1"], .mean: ["a #1"], .eos: ["a #1"]])
+    o.milliseconds = 900
+    _ = update(&s, .searchFinished(o))
+    #expect(!s.liveSearch)
+    #expect(s.status.contains("live re-ranking off"))
+}
+
 @Test func staleResultsAreDropped() {
     var s = makeState()
     _ = type(&s, "a")
