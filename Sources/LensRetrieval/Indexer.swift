@@ -29,6 +29,26 @@ public final class IndexedCorpus: @unchecked Sendable {
     /// Full document `i` (read from the store).
     public func document(_ i: Int) -> Document? { try? store.document(corpus: corpusHash, ord: i) }
 
+    /// The 2-D PCA projection of this corpus under a pooling: computed once, then cached
+    /// next to the matrix in the store (`….pca`), so later sessions read it back.
+    public func projection(_ pooling: Pooling) throws -> (mean: [Float], axes: [[Float]], points: [SIMD2<Float>])? {
+        guard let m = matrices[pooling], let space = spaces[pooling] else { return nil }
+        let path = store.matrixPath(corpus: corpusHash, space: try store.spaceID(space)) + ".pca"
+        let d = m.width, n = m.count
+        if let data = FileManager.default.contents(atPath: path), data.count == (3 * d + 2 * n) * 4 {
+            let f = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            let pts = (0..<n).map { SIMD2(f[3 * d + 2 * $0], f[3 * d + 2 * $0 + 1]) }
+            return (Array(f[0..<d]), [Array(f[d..<(2 * d)]), Array(f[(2 * d)..<(3 * d)])], pts)
+        }
+        let p = PCA2D.fit(m)
+        var flat = p.mean + p.axes[0] + p.axes[1]
+        for pt in p.points { flat.append(pt.x); flat.append(pt.y) }
+        let tmp = path + ".tmp-\(getpid())"
+        try flat.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: tmp)) }
+        _ = rename(tmp, path)
+        return p
+    }
+
     /// Top-k per pooling for query vectors (one per pooling).
     public func search(_ queries: [Pooling: [Float]], k: Int) -> [Pooling: [(index: Int, score: Float)]] {
         var out: [Pooling: [(index: Int, score: Float)]] = [:]

@@ -61,19 +61,15 @@ public func utf8Lines(_ bytes: [UInt8], file: String) -> [(line: Int, text: Resu
     return out
 }
 
-/// Offset of the first byte that breaks UTF-8 in `bytes`.
+/// Offset of the first byte that breaks UTF-8 in `bytes` (its count when all is valid).
 public func firstInvalidUTF8<C: Collection>(_ bytes: C) -> Int where C.Element == UInt8 {
     var it = bytes.makeIterator()
     var decoder = UTF8()
-    var consumed = 0
     var offset = 0
-    let arr = Array(bytes)
     while true {
         switch decoder.decode(&it) {
-        case .scalarValue(let s):
-            consumed += UTF8.width(s)
-            offset = consumed
-        case .emptyInput: return arr.count
+        case .scalarValue(let s): offset += UTF8.width(s)
+        case .emptyInput: return offset
         case .error: return offset
         }
     }

@@ -187,14 +187,13 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
         }
     }
 
-    /// 2-D PCA of a corpus's vectors under a pooling (computed once, kept for the session).
+    /// 2-D PCA of a corpus's vectors under a pooling (computed once, cached in the store).
     func loadMap(corpus: Int, pooling: Pooling, post: @Sendable (Action) -> Void) {
         let c = corpora[corpus]
-        guard let m = c.matrices[pooling] else { post(.message("no \(pooling.rawValue) vectors")); return }
         let key = "\(corpus)/\(pooling.rawValue)"
         lock.lock(); var proj = projections[key]; lock.unlock()
         if proj == nil {
-            let p = PCA2D.fit(m)
+            guard let p = try? c.projection(pooling) else { post(.message("no \(pooling.rawValue) vectors")); return }
             proj = p
             lock.lock(); projections[key] = p; lock.unlock()
         }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regenerates docs/screenshots/*.txt: text captures of each explorer view, taken by driving
+# the real binary in tmux (160×48) on the bundled model and corpus.
+#   scripts/screenshots.sh            (MODEL, CORPUS, BIN override the defaults)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+BIN=${BIN:-.build/release/latentlens}
+[[ -x $BIN ]] || swift build -c release --product latentlens
+MODEL=${MODEL:-Models/nvembed-mini}
+CORPUS=${CORPUS:-SampleCorpora/sampler.jsonl}
+OUT=docs/screenshots
+SOCK=latentlens-shots-$$
+tm() { command tmux -L "$SOCK" "$@"; }
+trap 'tm kill-server 2>/dev/null' EXIT
+"$BIN" index --model "$MODEL" --corpus "$CORPUS" >/dev/null
+tm -u new-session -d -s s -x 160 -y 48 -e LANG=C.UTF-8 -e TERM=tmux-256color "$BIN --model $MODEL --corpus $CORPUS --no-mouse; sleep 60"
+wait_for() { for _ in $(seq 100); do tm capture-pane -t s -p | grep -qE "$1" && return 0; sleep 0.1; done; echo "timeout: $1" >&2; return 1; }
+shot() { sleep 0.6; tm capture-pane -t s -p >"$OUT/$1.txt"; echo "wrote $OUT/$1.txt"; }
+esc() { tm send-keys -t s Escape; sleep 0.3; }
+wait_for "LatentLens"
+shot 00-start
+tm send-keys -t s "how do I compress files on linux" Enter
+wait_for "overlap@10: latent"
+shot 01-main-question
+esc
+tm send-keys -t s h
+wait_for "tokens × top"
+shot 02-heatmap
+esc
+tm send-keys -t s t
+shot 03-token-weights
+esc
+tm send-keys -t s d
+wait_for "j/k scroll"
+shot 04-document
+esc
+tm send-keys -t s m
+wait_for "◆"
+shot 05-map
+esc
+tm send-keys -t s c
+wait_for "mask causal"
+shot 06-causal-mask
+tm send-keys -t s c
+tm send-keys -t s ?
+shot 07-help
+esc
+tm resize-window -t s -x 70 -y 24
+shot 08-narrow-70x24
+tm resize-window -t s -x 160 -y 48
+tm send-keys -t s / C-u "한국어 임베딩" Enter
+wait_for "overlap@10"
+shot 09-korean-query
+tm send-keys -t s C-c
