@@ -29,19 +29,7 @@ DEBS = ["wordnet-base", "dict-foldoc", "dict-vera", "python3.11-doc"]
 EXCLUDED_PACKAGES = {"dict-gcide", "debian-faq"}          # reserved for outside evaluation
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Task instructions (query side), in NV-Embed's style.
-TASKS = {
-    "debian": "Given a one-line summary of a software package, retrieve the package's full description",
-    "wordnet-def": "Given a word or phrase, retrieve its dictionary definition",
-    "wordnet-example": "Given a definition, retrieve a sentence that uses the word in that sense",
-    "foldoc": "Given a computing term, retrieve its definition",
-    "vera": "Given a computing acronym, retrieve its expansion",
-    "pydocs-section": "Given a section title from the Python documentation, retrieve the section",
-    "pydocs-api": "Given a Python API name, retrieve its documentation",
-    "debian-section": "Classify a software package description by its Debian archive section",
-    "wordnet-lexname": "Classify a dictionary definition by its semantic category",
-    "synonyms": "Retrieve semantically similar text",
-}
+# Task instructions live in one place: trainingInstructions in Sources/LensTraining/TrainingData.swift.
 
 
 def split_of(source, entity):

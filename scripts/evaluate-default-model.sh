@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores a model on every held-out test set (data/eval/test/*): latent / mean / EOS pooling,
 # the tool's own BM25, and (when .venv-teacher exists) the all-MiniLM-L6-v2 teacher.
-# Writes MODEL/eval-test.json and prints a Markdown table for the model card.
+# Writes MODEL/eval-test.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
 #   scripts/evaluate-default-model.sh [MODEL_DIR]     (default Models/nvembed-mini)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,17 +34,5 @@ if [[ -x .venv-teacher/bin/python ]]; then
 fi
 echo "}" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
-python3 - "$OUT" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-t = d.get("teacher", {})
-print("| test set | queries | docs | latent | mean | EOS | BM25 | MiniLM-L6 (teacher) |")
-print("|---|---|---|---|---|---|---|---|")
-for k, v in d.items():
-    if k == "teacher":
-        continue
-    r = v["results"]
-    f = lambda x: f"{x['ndcg@10']:.3f}"
-    tt = f"{t[k]['ndcg@10']:.3f}" if k in t else "—"
-    print(f"| {k} | {v['queries']} | {v['documents']} | {f(r['latent'])} | {f(r['mean'])} | {f(r['eos'])} | {f(r['bm25'])} | {tt} |")
-PY
+echo "wrote $OUT"
+python3 scripts/model_card.py "$MODEL"

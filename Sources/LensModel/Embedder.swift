@@ -58,6 +58,25 @@ public struct EmbedOptions: Sendable {
     }
 }
 
+/// Token counts of instructions tokenized alone (the pool-mask rule), cached.
+public final class InstructionLengths: @unchecked Sendable {
+    private let tokenizer: SentencePieceTokenizer
+    private var cache: [String: Int] = [:]
+    private let lock = NSLock()
+    public init(tokenizer: SentencePieceTokenizer) { self.tokenizer = tokenizer }
+
+    /// `len(tokenize(instruction))` without special tokens; 0 for "".
+    public func length(_ instruction: String) -> Int {
+        if instruction.isEmpty { return 0 }
+        lock.lock()
+        defer { lock.unlock() }
+        if let n = cache[instruction] { return n }
+        let n = tokenizer.encode(instruction, specialTokens: .parse).count
+        cache[instruction] = n
+        return n
+    }
+}
+
 // MARK: - outputs
 
 /// Per-token detail for the explorer and `embed --trace`.
@@ -98,7 +117,7 @@ public final class EmbeddingModel: @unchecked Sendable {
 
     private let lock = NSLock()
     private let workspace = Workspace()
-    private var instructionLengths: [String: Int] = [:]
+    private lazy var instructionLengths = InstructionLengths(tokenizer: tokenizer)
 
     /// Loads `config.json`, `tokenizer.model` and the safetensors weights of a folder.
     public init(folder: String, residency: WeightResidency = .automatic) throws {
@@ -130,13 +149,9 @@ public final class EmbeddingModel: @unchecked Sendable {
 
     /// `len(tokenize(instruction))` without special tokens (cached).
     public func instructionLength(_ instruction: String) -> Int {
-        if instruction.isEmpty { return 0 }
         lock.lock()
         defer { lock.unlock() }
-        if let n = instructionLengths[instruction] { return n }
-        let n = tokenizer.encode(instruction, specialTokens: .parse).count
-        instructionLengths[instruction] = n
-        return n
+        return instructionLengths.length(instruction)
     }
 
     /// Tokenizes one text the way the reference does: `<s>` + tokens(instruction + text)

@@ -41,7 +41,7 @@ public final class TrainingData: @unchecked Sendable {
 
     let tokenizer: SentencePieceTokenizer
     private var tokenCache: [String: [Int32]] = [:]
-    private var instructionLengths: [String: Int] = [:]
+    private lazy var instructionLengths = InstructionLengths(tokenizer: tokenizer)
     private let lock = NSLock()
 
     public init(folder: String, teacher: String?, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
@@ -139,15 +139,7 @@ public final class TrainingData: @unchecked Sendable {
         return ids
     }
 
-    func instructionLength(_ instruction: String) -> Int {
-        if instruction.isEmpty { return 0 }
-        lock.lock()
-        defer { lock.unlock() }
-        if let n = instructionLengths[instruction] { return n }
-        let n = tokenizer.encode(instruction, specialTokens: .parse).count
-        instructionLengths[instruction] = n
-        return n
-    }
+    func instructionLength(_ instruction: String) -> Int { instructionLengths.length(instruction) }
 
     /// Teacher cosine between pair `pair`'s query and passage `doc`.
     func teacherScore(pair: Int, doc: Int) -> Float? {

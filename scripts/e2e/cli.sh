@@ -7,10 +7,7 @@ BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
 FIX=Tests/LensModelTests/Fixtures
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $1"; pass=$((pass + 1)); }
-no() { echo "FAIL - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+source scripts/e2e/lib.sh
 
 for c in "" explore tokenize embed index search export eval train bench; do
   check "help: latentlens $c --help" "'$BIN' $c --help >$T/help 2>&1 && grep -q USAGE $T/help"
@@ -60,5 +57,4 @@ mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $
 "$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
 check "truncated weights: exit 1, names file, tensor and bytes" "[[ $rc == 1 ]] && grep -q 'model.safetensors: tensor .*bytes .* lie outside the file' $T/err"
 
-echo "$pass passed, $fail failed"
-[[ $fail == 0 ]]
+finish

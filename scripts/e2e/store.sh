@@ -7,10 +7,7 @@ BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
 MODEL=${MODEL:-Tests/LensModelTests/Fixtures/tiny-nvembed-f32}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $1"; pass=$((pass + 1)); }
-no() { echo "FAIL - $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else no "$1"; fi; }
+source scripts/e2e/lib.sh
 
 python3 - "$T/corpus.jsonl" <<'PY'
 import json, sys, random
@@ -87,5 +84,4 @@ wait $pid; rc=$?
 check "Ctrl-C: exit 130 with a resume hint" "[[ $rc == 130 ]] && grep -q 'interrupted: what was embedded is stored' $T/err"
 check "Ctrl-C: store consistent" "[[ \$(sqlite3 '$T/store/store.sqlite' 'PRAGMA integrity_check') == ok ]]"
 
-echo "$pass passed, $fail failed"
-[[ $fail == 0 ]]
+finish
