@@ -38,6 +38,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also benchmark training steps (forward + backward + AdamW) on the model's shape.")
     var train = false
 
+    @Flag(name: .long, help: "Also compare indexing into a fresh store with raw batch encoding of the same texts.")
+    var index = false
+
     func run() throws {
         try runReportingErrors {
             let model = try modelOptions.load()
@@ -97,6 +100,7 @@ struct Bench: ParsableCommand {
                          percentile(times, 50) * 1e3, percentile(times, 95) * 1e3, percentile(times, 99) * 1e3, floor * 1e3,
                          percentile(times, 50) / floor))
             print("")
+            if index { try benchIndex(model: model) }
             if search { try benchSearch() }
             if train { try benchTrain(model: model, peak: peak) }
             print(String(format: "peak RSS   %.1f MiB", Double(MachineLimits.peakRSSBytes()) / 1048576))
@@ -159,6 +163,41 @@ extension Bench {
             }
             r += m
         }
+    }
+
+    /// Store overhead: the same synthetic documents embedded raw (all poolings, batched) and
+    /// indexed into an empty store (hashing, SQLite transactions, matrix files).
+    func benchIndex(model: EmbeddingModel) throws {
+        let words = ["latent", "attention", "pooling", "token", "vector", "query", "passage", "model", "embedding", "decoder",
+                     "retrieval", "instruction", "mask", "layer", "the", "of", "a", "and", "with", "for"]
+        var rng = SplitMix64(seed: 11)
+        let docs = (0..<2000).map { i in (0..<(30 + Int(rng.next() % 50))).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") + " \(i)" }
+        let dir = NSTemporaryDirectory() + "latentlens-bench-index-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var jsonl = ""
+        for (i, d) in docs.enumerated() { jsonl += "{\"id\": \"d\(i)\", \"text\": \"\(d)\"}\n" }
+        try jsonl.write(toFile: dir + "/corpus.jsonl", atomically: true, encoding: .utf8)
+        let poolings = model.hasLatentBlock ? Pooling.allCases : [.mean, .eos]
+        var options = EmbedOptions(poolings: poolings, instruction: "", maxLength: 512)
+        options.maxBatchTokens = 8192
+        let t0 = monotonicSeconds()
+        var tokens = 0
+        for start in stride(from: 0, to: docs.count, by: 64) {
+            let r = try model.embed(Array(docs[start..<min(start + 64, docs.count)]), options: options)
+            tokens += r.reduce(0) { $0 + $1.input.tokens.count }
+        }
+        let raw = monotonicSeconds() - t0
+        let store = try EmbeddingStore(directory: dir + "/store")
+        var io = CorpusIndexer.Options(poolings: poolings)
+        io.maxLength = 512
+        let t1 = monotonicSeconds()
+        _ = try CorpusIndexer.open(source: dir + "/corpus.jsonl", model: model, modelFingerprint: "bench", store: store, options: io)
+        let indexed = monotonicSeconds() - t1
+        print("")
+        print("indexing \(docs.count) documents (\(tokens) tokens, all poolings)")
+        print(String(format: "  raw batch encoding  %.0f tokens/s   (%.2f s)", Double(tokens) / raw, raw))
+        print(String(format: "  into the store      %.0f tokens/s   (%.2f s)   store overhead %+.1f%%", Double(tokens) / indexed, indexed, 100 * (indexed / raw - 1)))
     }
 
     /// Training steps on synthetic batches of the model's shape: tokens/s and % of peak.
