@@ -411,7 +411,9 @@ def main():
                     qid = qids.setdefault(q, f"q{len(qids)}")   # a repeated query marks every doc it names relevant
                     qrels.append((qid, r["id"]))
             queries = [(qid, q) for q, qid in qids.items()]
-            corpus = [(r["id"], r["title"] if task not in ("debian", "wordnet-def", "foldoc", "vera", "pydocs-api") else "", r["text"]) for r in docs]
+            # Documents carry no title: every source's title is (or contains) the query
+            # itself (package name, lemmas, headword, "page — heading", API name).
+            corpus = [(r["id"], "", r["text"]) for r in docs]
             beir(os.path.join(a.out, "eval", split, name), corpus, queries, qrels)
             print(f"eval/{split}/{name}: {len(queries)} queries, {len(corpus)} docs")
         # STS-style pairs: synonyms of the same synset (1) vs random lemma pairs (0).
