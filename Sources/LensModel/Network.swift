@@ -52,7 +52,9 @@ public final class Workspace: @unchecked Sendable {
     let attn = ScratchBuffer(), gate = ScratchBuffer(), up = ScratchBuffer(), scores = ScratchBuffer()
     let last = ScratchBuffer(), lq = ScratchBuffer(), lo = ScratchBuffer(), lscores = ScratchBuffer()
     let ly = ScratchBuffer(), lx = ScratchBuffer(), u = ScratchBuffer(), g = ScratchBuffer()
-    let weightScratch = ScratchBuffer()
+    /// Conversion buffers for streamed (f16/bf16 on disk) tensors: one per argument a kernel
+    /// takes at once, so conversions never overwrite each other.
+    let weightScratch = ScratchBuffer(), biasScratch = ScratchBuffer()
     var ropeCos: [Float] = [], ropeSin: [Float] = []
     var ropeLength = 0
     var causalValid: [Int32] = []
@@ -105,9 +107,11 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         if let lw = weights.latent, let lc = weights.config.latent {
             // c = LN_ctx(latents); [K | V] = c · to_kvᵀ; K is the first half of the outputs.
             let n = lc.numLatents, dc = lc.hiddenDim, inner = lc.innerDim
-            let scratch = ScratchBuffer()
+            // One scratch per argument: a streamed tensor is converted into its scratch, so two
+            // arguments sharing one would overwrite each other.
+            let scratch = ScratchBuffer(), s2 = ScratchBuffer(), s3 = ScratchBuffer()
             let c = FloatBuffer(count: n * dc)
-            Kernels.layerNorm(lw.latents.floats(scratch), weight: lw.contextNormW.floats(scratch), bias: lw.contextNormB.floats(ScratchBuffer()),
+            Kernels.layerNorm(lw.latents.floats(scratch), weight: lw.contextNormW.floats(s2), bias: lw.contextNormB.floats(s3),
                               into: c.pointer, rows: n, width: dc, eps: 1e-5)
             let kv = FloatBuffer(count: n * 2 * inner)
             linear(c.pointer, rows: n, inFeatures: dc, weight: lw.toKV.floats(scratch), outFeatures: 2 * inner, into: kv.pointer)
@@ -135,7 +139,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         let group = nH / nKV
         let maxLen = batch.maxLength
         ws.ensureRope(length: maxLen, headDim: hd, theta: dc.ropeTheta)
-        let wsc = ws.weightScratch
+        let wsc = ws.weightScratch, bsc = ws.biasScratch
 
         let h = ws.h.reserve(T * d), x = ws.x.reserve(T * d)
         let q = ws.q.reserve(T * qd), k = ws.k.reserve(T * kvd), v = ws.v.reserve(T * kvd)
@@ -202,7 +206,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         let lx = ws.lx.reserve(T * d), lq = ws.lq.reserve(T * inner), lo = ws.lo.reserve(T * inner)
         let ly = ws.ly.reserve(T * d), u = ws.u.reserve(T * 2 * ff), gg = ws.g.reserve(T * ff)
         let probs = ws.lscores.reserve((keepLatentProbabilities ? H : 1) * T * nLat)
-        Kernels.layerNorm(last, weight: lw.normW.floats(wsc), bias: lw.normB.floats(ScratchBuffer()), into: lx, rows: T, width: d, eps: 1e-5)
+        Kernels.layerNorm(last, weight: lw.normW.floats(wsc), bias: lw.normB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
         linear(lx, rows: T, inFeatures: d, weight: lw.toQ.floats(wsc), outFeatures: inner, into: lq, backend: backend)
         let lscale = 1 / Float(dh).squareRoot()
         for head in 0..<H {
@@ -217,7 +221,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         ly.update(from: last, count: T * d)
         linear(lo, rows: T, inFeatures: inner, weight: lw.toOut.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
         // y = y + W2 · GEGLU(W1 · LN_ff(y) + b1) + b2
-        Kernels.layerNorm(ly, weight: lw.ffNormW.floats(wsc), bias: lw.ffNormB.floats(ScratchBuffer()), into: lx, rows: T, width: d, eps: 1e-5)
+        Kernels.layerNorm(ly, weight: lw.ffNormW.floats(wsc), bias: lw.ffNormB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
         linear(lx, rows: T, inFeatures: d, weight: lw.ff1W.floats(wsc), outFeatures: 2 * ff, into: u, backend: backend)
         Kernels.addRowBias(u, bias: lw.ff1B.floats(wsc), rows: T, width: 2 * ff)
         Kernels.geglu(u, into: gg, rows: T, half: ff)

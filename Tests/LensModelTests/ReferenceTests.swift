@@ -78,6 +78,19 @@ import LensModel
         }
     }
 
+    /// Streaming half-precision weights (convert on use) gives the same vectors as
+    /// materialising them.
+    @Test(arguments: ["tiny-nvembed-f16", "tiny-nvembed-bf16"])
+    func streamedWeightsEqualMaterialized(_ name: String) throws {
+        let a = try EmbeddingModel(folder: fixture(name), residency: .materialize)
+        let b = try EmbeddingModel(folder: fixture(name), residency: .stream)
+        #expect(b.network.weights.residency == .stream && b.network.weights.layers[0].wq.isStreamed)
+        let texts = ["streamed weights", "a second, longer text about the latent attention block"]
+        let opts = EmbedOptions(instruction: "Instruct: x\nQuery: ")
+        let va = try a.embed(texts, options: opts), vb = try b.embed(texts, options: opts)
+        for (x, y) in zip(va, vb) { for p in Pooling.allCases { #expect(maxAbsDiff(x.vectors[p]!, y.vectors[p]!) <= 1e-6, "\(name) \(p)") } }
+    }
+
     @Test func plainDecoderRefusesLatentPooling() throws {
         let model = try EmbeddingModel(folder: fixture("tiny-mistral-f32"))
         #expect(!model.hasLatentBlock)
