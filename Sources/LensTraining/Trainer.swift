@@ -40,6 +40,8 @@ public final class Trainer: @unchecked Sendable {
     let tokenizerPath: String
     let optimizer: AdamW
     public private(set) var state = TrainState()
+    /// dtype of the exported model.safetensors.
+    public var exportType: DType = .f32
     private let log: (String) -> Void
     private var evalSets: [BEIRDataset] = []
 
@@ -437,7 +439,7 @@ public final class Trainer: @unchecked Sendable {
 
     /// Writes the final model folder and a training summary.
     public func export() throws {
-        try params.export(to: output, tokenizerPath: tokenizerPath, metadata: ["latentlens_recipe": recipe.name])
+        try params.export(to: output, tokenizerPath: tokenizerPath, dtype: exportType, metadata: ["latentlens_recipe": recipe.name])
         var w = JSONWriter()
         w.beginObject()
         w.member("recipe", recipe.name)

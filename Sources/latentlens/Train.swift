@@ -36,6 +36,9 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Evaluate the dev sets at the latest checkpoint and stop.")
     var evalOnly = false
 
+    @Option(name: .long, help: "dtype of the exported model.safetensors: f32, f16 or bf16 (training state is always f32).")
+    var exportDtype: String = "f32"
+
     func run() throws {
         try runReportingErrors {
             if let threads { BLAS.setThreads(threads) }
@@ -45,6 +48,8 @@ struct Train: ParsableCommand {
             let root = ModelLocator.findInRepo("Package.swift").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
             let tok = tokenizer ?? (ModelLocator.findInRepo("Models/mistral-tokenizer/tokenizer.model") ?? "Models/mistral-tokenizer/tokenizer.model")
             let trainer = try Trainer(recipe: r, root: root, output: out, tokenizerPath: tok) { warn($0) }
+            guard let dtype = DType(rawValue: exportDtype.uppercased()) else { throw ValidationError("--export-dtype is f32, f16 or bf16") }
+            trainer.exportType = dtype
             if exportOnly || evalOnly {
                 if evalOnly { try trainer.evaluateDev() }
                 if exportOnly { try trainer.export() }
