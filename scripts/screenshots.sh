@@ -20,7 +20,7 @@ shot() { sleep 0.6; tm capture-pane -t s -p >"$OUT/$1.txt"; echo "wrote $OUT/$1.
 esc() { tm send-keys -t s Escape; sleep 0.3; }
 wait_for "LatentLens"
 shot 00-start
-tm send-keys -t s "how do I compress files on linux" Enter
+tm send-keys -t s "compress files" Enter
 wait_for "overlap@10: latent"
 shot 01-main-question
 esc

@@ -336,15 +336,15 @@ func renderHeatmap(_ s: ExplorerState, _ g: inout CellGrid) {
     var mass = [Float](repeating: 0, count: t.latents)
     for i in 0..<n { for j in 0..<t.latents { mass[j] += t.probability(token: i, latent: j, head: head) } }
     let pieceWidth = min(16, max(6, t.tokens.map { DisplayWidth.of($0.piece) }.max() ?? 6)) + 1
-    let cellWidth = 3
-    let cols = max(1, (s.columns - pieceWidth - 20) / cellWidth)
+    let cellWidth = 4
+    let cols = max(1, (s.columns - pieceWidth - 22) / cellWidth)
     let top = mass.indices.sorted { mass[$0] > mass[$1] }.prefix(cols)
     let headLabel = head.map { "head \($0 + 1)/\(t.heads)" } ?? "average of \(t.heads) heads"
     g.put(" tokens × top \(top.count) of \(t.latents) latents by attention mass · \(headLabel) · n next head · a average · j/k scroll · Esc back",
           row: 1, column: 0, role: .title, width: s.columns)
     var x = pieceWidth
     for j in top {
-        g.put(String(format: "%3d", j).suffix(cellWidth).description, row: 2, column: x, role: .dim)
+        g.put(String(format: "%3d ", j), row: 2, column: x, role: .dim)
         x += cellWidth
     }
     g.put("  top latent", row: 2, column: x, role: .dim)

@@ -81,18 +81,17 @@ struct Explore: ParsableCommand {
     }
 }
 
-/// Instruction presets: a few NV-Embed task instructions, the bundled model's training
-/// instructions, no instruction, and custom text.
+/// Instruction presets: the bundled model's training instructions first (it answers best to
+/// those), then a few of NV-Embed's task instructions, no instruction, and custom text.
 func explorerPresets() -> [InstructionPreset] {
-    var p = [
+    let order = ["debian", "foldoc", "pydocs-api", "pydocs-section", "wordnet-def", "wordnet-example", "vera", "synonyms",
+                 "debian-section", "wordnet-lexname"]
+    var p = order.compactMap { name in trainingInstructions[name].map { InstructionPreset(name: "\(name) (trained)", task: $0) } }
+    p += [
         InstructionPreset(name: "question → passage (NV-Embed)", task: "Given a question, retrieve passages that answer the question"),
         InstructionPreset(name: "web search (NV-Embed)", task: "Given a web search query, retrieve relevant passages that answer the query"),
         InstructionPreset(name: "claim → evidence (NV-Embed)", task: "Given a claim, retrieve documents that support or refute the claim"),
-        InstructionPreset(name: "similar text (NV-Embed STS)", task: "Retrieve semantically similar text"),
     ]
-    for (name, task) in trainingInstructions.sorted(by: { $0.key < $1.key }) where task != "Retrieve semantically similar text" {
-        p.append(InstructionPreset(name: "\(name) (trained)", task: task))
-    }
     p.append(InstructionPreset(name: "none", task: ""))
     p.append(InstructionPreset(name: "custom", task: ""))
     return p

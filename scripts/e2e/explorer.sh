@@ -47,7 +47,7 @@ check "instruction tokens are masked in the strip" "▁In +struct"
 if screen | grep -A1 "▁In" | tail -1 | grep -q "·"; then ok "masked tokens carry · instead of a share"; else no "masked tokens carry · instead of a share"; fi
 tm send-keys -t $S Tab
 tm send-keys -t $S Down
-check "instruction preset changes" "Instruction \[web search"
+check "instruction preset changes" "Instruction \[foldoc \(trained\)"
 esc
 tm send-keys -t $S h
 check "heatmap view" "tokens × top [0-9]+ of [0-9]+ latents"
