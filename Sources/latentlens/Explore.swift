@@ -77,6 +77,8 @@ struct Explore: ParsableCommand {
                 initial.append(.search(SearchRequest(id: 0, query: q, instruction: state.instructionPrefix, mask: .bidirectional, k: k, corpus: 0)))
             }
             loop.run(initial: initial)
+            // Let an export or search in flight finish (bounded) before the process leaves.
+            _ = backend.finish(within: .seconds(5))
         }
     }
 }
@@ -111,6 +113,13 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
     init(model: EmbeddingModel, corpora: [IndexedCorpus]) throws {
         self.model = model
         self.corpora = corpora
+    }
+
+    /// Waits until the work queued so far is done, or the deadline passes; true if it finished.
+    func finish(within timeout: DispatchTimeInterval) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        queue.async { done.signal() }
+        return done.wait(timeout: .now() + timeout) == .success
     }
 
     func perform(_ reaction: Reaction, state: ExplorerState, post: @escaping @Sendable (Action) -> Void) {

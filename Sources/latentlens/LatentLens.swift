@@ -18,9 +18,26 @@ struct LatentLens: ParsableCommand {
         defaultSubcommand: Explore.self
     )
 
+    /// Parses and runs, then leaves with `_exit` after flushing stdio: OpenBLAS 0.3.21's exit-time
+    /// destructor (`blas_thread_shutdown_`) can deadlock joining a worker thread that is between
+    /// spinning and sleeping, which hung roughly one quit in three right after a search. Nothing of
+    /// ours needs exit-time work: files are written unbuffered or closed by their owners, the store
+    /// is crash-safe by design, and the explorer restores the terminal before returning.
     static func main() {
         BLAS.reexecWithBetterCoreTypeIfNeeded()
-        Self.main(nil)
+        var code = ExitCode.success.rawValue
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+        } catch {
+            let text = fullMessage(for: error)
+            code = exitCode(for: error).rawValue
+            if !text.isEmpty {
+                if code == 0 { print(text) } else { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+            }
+        }
+        fflush(nil)   // every C stdio stream
+        _exit(code)
     }
 }
 

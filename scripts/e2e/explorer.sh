@@ -27,7 +27,7 @@ wait_for() {  # wait_for REGEX [seconds]
 check() { if wait_for "$2" "${3:-15}"; then ok "$1"; else no "$1"; fi; }
 start() {  # start COLS ROWS [ENV...]
   local cols=$1 rows=$2; shift 2
-  tm kill-server 2>/dev/null
+  tm kill-server 2>/dev/null && sleep 0.3   # let the old server go before a new one takes the socket
   tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" "$@" \
     "$BIN --model $MODEL --corpus $CORPUS --no-mouse; echo \"[exit=\$?]\"; sleep 600"
 }
