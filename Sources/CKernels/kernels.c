@@ -245,6 +245,21 @@ LL_CLONES double ll_sumsq(const float *x, size_t n) {
     return s;
 }
 
+/* Sum of a float array with independent accumulators, so the loop runs at load speed (a
+   read-bandwidth probe, not a precise sum). */
+LL_CLONES float ll_sum_fast(const float *x, size_t n) {
+#pragma clang fp reassociate(on)
+    float s = 0;
+    size_t i = 0;
+    for (; i + 1024 <= n; i += 1024) {   /* 4 KB blocks, the block 8 KB ahead prefetched */
+        if (i + 3072 <= n)
+            for (size_t c = 0; c < 1024; c += 16) __builtin_prefetch(x + i + 2048 + c, 0, 3);
+        for (size_t j = 0; j < 1024; j++) s += x[i + j];
+    }
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
 LL_CLONES void ll_axpy(float alpha, const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
@@ -261,16 +276,55 @@ LL_CLONES float ll_dot_f16(const uint16_t *a, const float *b, size_t n) {
     return s;
 }
 
-LL_CLONES void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d) {
-#if defined(__x86_64__) && defined(__clang__)
-    const _Float16 *h = (const _Float16 *)a;
-    for (size_t r = 0; r < rows; r++) {
-        const _Float16 *row = h + r * d;
-        y[r] = dot_f16_inline(row, x, d);
-    }
-#else
+static void gemv_f16_portable(const uint16_t *a, const float *x, float *y, size_t rows, size_t d) {
     for (size_t r = 0; r < rows; r++) y[r] = ll_dot_f16(a + r * d, x, d);
+}
+
+#if defined(__x86_64__) && defined(__clang__)
+#include <immintrin.h>
+#define LL_AVX2 __attribute__((target("avx2,fma,f16c")))
+LL_AVX2 static inline float hsum256(__m256 v) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+}
+/* Four rows at a time share each load of x; the rows eight ahead are prefetched (a scan of a
+   memory-mapped store is memory-bound: on the 2-core Xeon this took one thread from 6.2 to
+   9.9 GB/s, measured with a 1M x 256 matrix). */
+LL_AVX2 static void gemv_f16_avx2(const uint16_t *a, const float *x, float *y, size_t rows, size_t d) {
+    const size_t dv = d & ~(size_t)7;
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint16_t *p = a + r * d;
+        if (r + 12 <= rows)
+            for (size_t c = 0; c < 4 * d; c += 32) _mm_prefetch((const char *)(p + 8 * d + c), _MM_HINT_T0);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (size_t i = 0; i < dv; i += 8) {
+            __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + i))), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + d + i))), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 2 * d + i))), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 3 * d + i))), xv, a3);
+        }
+        float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+        for (size_t i = dv; i < d; i++) {
+            s0 += _cvtsh_ss(p[i]) * x[i];
+            s1 += _cvtsh_ss(p[d + i]) * x[i];
+            s2 += _cvtsh_ss(p[2 * d + i]) * x[i];
+            s3 += _cvtsh_ss(p[3 * d + i]) * x[i];
+        }
+        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;
+    }
+    for (; r < rows; r++) y[r] = ll_dot_f16(a + r * d, x, d);
+}
 #endif
+
+void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (ll_cpu_level() >= 2 && __builtin_cpu_supports("f16c")) { gemv_f16_avx2(a, x, y, rows, d); return; }
+#endif
+    gemv_f16_portable(a, x, y, rows, d);
 }
 
 // ---------------------------------------------------------------- backward kernels

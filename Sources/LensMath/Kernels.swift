@@ -56,6 +56,9 @@ public enum Kernels {
 
     /// Euclidean norm (accumulated in Double).
     @inline(__always)
+    /// Fast (reassociated) sum; used to probe read bandwidth.
+    public static func sumFast(_ x: UnsafePointer<Float>, count: Int) -> Float { ll_sum_fast(x, count) }
+
     public static func norm(_ x: UnsafePointer<Float>, count: Int) -> Float {
         Float(ll_sumsq(x, count).squareRoot())
     }

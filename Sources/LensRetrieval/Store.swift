@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import LensMath
 import LensModel
@@ -343,15 +344,49 @@ public final class StoredMatrix: @unchecked Sendable {
 
     /// Top-k rows by inner product with `query` (unit vectors: cosine).
     public func search(_ query: [Float], k: Int) -> [(index: Int, score: Float)] {
-        let scores = FloatBuffer(count: count)
-        query.withUnsafeBufferPointer { q in
-            if dtype == .f32 {
-                sgemv(rows.assumingMemoryBound(to: Float.self), q.baseAddress!, scores.pointer, rows: count, width: width)
-            } else {
-                HalfPrecision.gemvF16(rows.assumingMemoryBound(to: UInt16.self), q.baseAddress!, into: scores.pointer, rows: count, width: width)
+        // Big matrices are scanned in one part per thread. Each part scores a block of rows at a
+        // time into a small buffer and keeps its own top-k, so no full score array is written
+        // and selection runs in parallel; the parts' lists are merged at the end.
+        let parts = count >= 65_536 ? max(1, BLAS.threads) : 1
+        let per = (count + parts - 1) / parts
+        var f32Scores: FloatBuffer?
+        if dtype == .f32 {
+            let s = FloatBuffer(count: count)
+            query.withUnsafeBufferPointer { q in
+                sgemv(rows.assumingMemoryBound(to: Float.self), q.baseAddress!, s.pointer, rows: count, width: width)
+            }
+            f32Scores = s
+        }
+        let lists = UnsafeMutableBufferPointer<[(index: Int, score: Float)]>.allocate(capacity: parts)
+        lists.initialize(repeating: [])
+        defer { lists.deinitialize(); lists.deallocate() }
+        nonisolated(unsafe) let (out, base) = (lists, rows)
+        let f32 = f32Scores
+        let (n, w) = (count, width)
+        query.withUnsafeBufferPointer { qb in
+            nonisolated(unsafe) let q = qb.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = p * per, hi = min(n, lo + per)
+                guard lo < hi else { return }
+                var acc = TopKAccumulator(k: k)
+                if let f32 {
+                    acc.add(f32.pointer + lo, hi - lo, offset: lo)
+                } else {
+                    let block = 4096
+                    let buf = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                    defer { buf.deallocate() }
+                    var r = lo
+                    while r < hi {
+                        let m = min(block, hi - r)
+                        HalfPrecision.gemvF16(base.assumingMemoryBound(to: UInt16.self) + r * w, q, into: buf, rows: m, width: w)
+                        acc.add(buf, m, offset: r)
+                        r += m
+                    }
+                }
+                out[p] = acc.sorted()
             }
         }
-        return topK(scores.pointer, count, k)
+        return mergeTopK(Array(lists), k: k)
     }
 
     /// Row i as f32.

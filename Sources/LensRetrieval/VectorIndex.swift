@@ -44,35 +44,78 @@ public struct VectorIndex: Sendable {
     }
 }
 
+/// Merges per-part top-k lists (disjoint indices) into one top-k, best first, ties by lower index.
+public func mergeTopK(_ lists: [[(index: Int, score: Float)]], k: Int) -> [(index: Int, score: Float)] {
+    if lists.count == 1 { return Array(lists[0].prefix(k)) }
+    let all = lists.joined().sorted { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
+    return Array(all.prefix(k))
+}
+
 /// The k largest of `n` scores, best first (ties by lower index), with a bounded min-heap.
 public func topK(_ s: UnsafePointer<Float>, _ n: Int, _ k: Int) -> [(index: Int, score: Float)] {
-    let k = min(k, n)
-    guard k > 0 else { return [] }
-    var heap: [(index: Int, score: Float)] = []
-    heap.reserveCapacity(k)
+    var acc = TopKAccumulator(k: k)
+    acc.add(s, n, offset: 0)
+    return acc.sorted()
+}
+
+/// A bounded min-heap that keeps the k best (score, index) pairs seen so far, fed block by
+/// block (so a scan never needs all scores at once). Ties rank the lower index first.
+public struct TopKAccumulator {
+    public let k: Int
+    private var heap: [(index: Int, score: Float)] = []
+
+    public init(k: Int) {
+        self.k = max(0, k)
+        heap.reserveCapacity(self.k)
+    }
+
     // "a worse than b" in the heap order: lower score, or equal score and higher index.
-    func worse(_ a: (index: Int, score: Float), _ b: (index: Int, score: Float)) -> Bool {
+    @inline(__always)
+    private static func worse(_ a: (index: Int, score: Float), _ b: (index: Int, score: Float)) -> Bool {
         a.score < b.score || (a.score == b.score && a.index > b.index)
     }
-    func siftUp(_ i0: Int) {
-        var i = i0
-        while i > 0 { let p = (i - 1) / 2; if worse(heap[i], heap[p]) { heap.swapAt(i, p); i = p } else { break } }
+
+    /// Offers scores `s[0..<n]` for indices `offset..<offset+n`.
+    public mutating func add(_ s: UnsafePointer<Float>, _ n: Int, offset: Int) {
+        guard k > 0 else { return }
+        var i = 0
+        while i < n && heap.count < k {
+            heap.append((index: offset + i, score: s[i]))
+            siftUp(heap.count - 1)
+            i += 1
+        }
+        var floor = heap[0].score
+        while i < n {
+            let v = s[i]
+            if v >= floor {   // cheap reject first; equal scores fall to the index tie-break
+                let e = (index: offset + i, score: v)
+                if Self.worse(heap[0], e) {
+                    heap[0] = e
+                    siftDown(0)
+                    floor = heap[0].score
+                }
+            }
+            i += 1
+        }
     }
-    func siftDown(_ i0: Int) {
+
+    /// The kept pairs, best first.
+    public func sorted() -> [(index: Int, score: Float)] { heap.sorted { Self.worse($1, $0) } }
+
+    private mutating func siftUp(_ i0: Int) {
+        var i = i0
+        while i > 0 { let p = (i - 1) / 2; if Self.worse(heap[i], heap[p]) { heap.swapAt(i, p); i = p } else { break } }
+    }
+
+    private mutating func siftDown(_ i0: Int) {
         var i = i0
         while true {
             let l = 2 * i + 1, r = l + 1
             var m = i
-            if l < heap.count && worse(heap[l], heap[m]) { m = l }
-            if r < heap.count && worse(heap[r], heap[m]) { m = r }
+            if l < heap.count && Self.worse(heap[l], heap[m]) { m = l }
+            if r < heap.count && Self.worse(heap[r], heap[m]) { m = r }
             if m == i { return }
             heap.swapAt(i, m); i = m
         }
     }
-    for i in 0..<n {
-        let e = (index: i, score: s[i])
-        if heap.count < k { heap.append(e); siftUp(heap.count - 1) }
-        else if worse(heap[0], e) { heap[0] = e; siftDown(0) }
-    }
-    return heap.sorted { worse($1, $0) }
 }

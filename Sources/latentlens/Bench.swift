@@ -113,7 +113,7 @@ extension Bench {
     func benchSearch() throws {
         let n = searchRows, d = searchWidth
         let copy = MachineLimits.memcpyGBps()
-        let read = MachineLimits.readGBps()
+        let read = MachineLimits.readGBps(threads: BLAS.threads)
         print("")
         print(String(format: "exact search over %d × %d (memory-mapped store; memcpy %.1f GB/s, read %.1f GB/s measured now)", n, d, copy, read))
         let dir = NSTemporaryDirectory() + "latentlens-bench-\(getpid())"

@@ -58,6 +58,7 @@ void ll_geglu_backward(const float *u, const float *dout, float *du, size_t rows
 void ll_column_sums(const float *dy, float *db, size_t rows, size_t d);
 
 /// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
+float ll_sum_fast(const float *x, size_t n);
 void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d);
 
 #ifdef __cplusplus
