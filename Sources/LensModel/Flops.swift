@@ -11,16 +11,19 @@ public enum FlopCount {
         return Double(c.numHiddenLayers) * (nn * perTokenLinear + attention)
     }
 
-    /// Latent-block FLOPs for `n` tokens (the latents' K/V are computed once per model, not here).
-    public static func latent(_ l: LatentAttentionConfig, length n: Int) -> Double {
+    /// Latent-block FLOPs for `n` tokens (the latents' K/V are computed once per model, not
+    /// here). `folded`: the inference form whose products with the latents were taken once
+    /// (`EmbeddingNetwork.latentFolded`), which does less work for the same result.
+    public static func latent(_ l: LatentAttentionConfig, length n: Int, folded: Bool = false) -> Double {
         let d = Double(l.latentDim), inner = Double(l.innerDim), ff = Double(l.feedForwardDim)
-        let perToken = 2 * d * inner + 2 * 2 * Double(l.numCrossHeads * l.numLatents * l.crossDimHead)
-            + 2 * inner * d + 2 * d * 2 * ff + 2 * ff * d
-        return Double(n) * perToken
+        let hn = Double(l.numCrossHeads * l.numLatents)
+        let attention = folded ? 2 * d * hn + 2 * hn * d
+            : 2 * d * inner + 2 * 2 * Double(l.numCrossHeads * l.numLatents * l.crossDimHead) + 2 * inner * d
+        return Double(n) * (attention + 2 * d * 2 * ff + 2 * ff * d)
     }
 
     /// Whole model, one sequence.
-    public static func forward(_ c: ModelConfig, length n: Int, latent: Bool = true) -> Double {
-        decoder(c.decoder, length: n) + (latent && c.latent != nil ? self.latent(c.latent!, length: n) : 0)
+    public static func forward(_ c: ModelConfig, length n: Int, latent: Bool = true, folded: Bool = false) -> Double {
+        decoder(c.decoder, length: n) + (latent && c.latent != nil ? self.latent(c.latent!, length: n, folded: folded) : 0)
     }
 }

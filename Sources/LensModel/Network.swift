@@ -52,6 +52,7 @@ public final class Workspace: @unchecked Sendable {
     let attn = ScratchBuffer(), gate = ScratchBuffer(), up = ScratchBuffer(), scores = ScratchBuffer()
     let last = ScratchBuffer(), lq = ScratchBuffer(), lo = ScratchBuffer(), lscores = ScratchBuffer()
     let ly = ScratchBuffer(), lx = ScratchBuffer(), u = ScratchBuffer(), g = ScratchBuffer()
+    let qkv = ScratchBuffer(), gu = ScratchBuffer()
     /// Conversion buffers for streamed (f16/bf16 on disk) tensors: one per argument a kernel
     /// takes at once, so conversions never overwrite each other.
     let weightScratch = ScratchBuffer(), biasScratch = ScratchBuffer()
@@ -101,9 +102,45 @@ public final class EmbeddingNetwork: @unchecked Sendable {
     /// The latents' keys and values, computed once per model: [nLat, H·dh] each.
     let latentK: FloatBuffer?
     let latentV: FloatBuffer?
+    /// The latent block folded for inference (the latents are constants, so the products with
+    /// them can be taken once): scores = LN_q(h) · Mᵀ with M = [K_h · Wq_h]_h ∈ [H·nLat, d], and
+    /// the attention output projected back = P · Nᵀ with N = [Wo_h · V_hᵀ]_h ∈ [d, H·nLat].
+    /// Used when it costs fewer multiply-adds per token (d·nLat < dh·(d + nLat), true for the
+    /// bundled model and for NV-Embed-v2, where it cuts the block's work ≈ 9×); nil otherwise.
+    let foldedQK: FloatBuffer?
+    let foldedVO: FloatBuffer?
+    /// Per layer, [Wq; Wk; Wv] and [Wgate; Wup] stacked, so each token row needs two products
+    /// instead of five (fewer BLAS calls, each with its thread hand-off, for short inputs).
+    /// Built when the weights are resident and the copies stay under 256 MB; nil otherwise.
+    let fusedQKV: [FloatBuffer]?
+    let fusedGateUp: [FloatBuffer]?
 
-    public init(weights: ModelWeights) {
+    /// Whether the latent block runs folded (see `foldedQK`).
+    public var latentFolded: Bool { foldedQK != nil }
+    /// Whether q/k/v and gate/up run as one product each (see `fusedQKV`).
+    public var projectionsFused: Bool { fusedQKV != nil }
+
+    /// `foldLatents`, `fuseProjections`: nil picks automatically; true/false force a form
+    /// (tests compare them).
+    public init(weights: ModelWeights, foldLatents: Bool? = nil, fuseProjections: Bool? = nil) {
         self.weights = weights
+        let dc = weights.config.decoder
+        let perLayer = (dc.numAttentionHeads + 2 * dc.numKeyValueHeads) * dc.headDim * dc.hiddenSize + 2 * dc.intermediateSize * dc.hiddenSize
+        let resident = weights.layers.allSatisfy { l in [l.wq, l.wk, l.wv, l.wGate, l.wUp].allSatisfy { $0.resident != nil } }
+        if fuseProjections ?? (resident && perLayer * weights.layers.count * 4 <= 256 << 20) {
+            let scratch = ScratchBuffer()
+            func stack(_ ts: [WeightTensor]) -> FloatBuffer {
+                let b = FloatBuffer(count: ts.reduce(0) { $0 + $1.count })
+                var o = 0
+                for t in ts { (b.pointer + o).update(from: t.floats(scratch), count: t.count); o += t.count }
+                return b
+            }
+            fusedQKV = weights.layers.map { stack([$0.wq, $0.wk, $0.wv]) }
+            fusedGateUp = weights.layers.map { stack([$0.wGate, $0.wUp]) }
+        } else {
+            fusedQKV = nil
+            fusedGateUp = nil
+        }
         if let lw = weights.latent, let lc = weights.config.latent {
             // c = LN_ctx(latents); [K | V] = c · to_kvᵀ; K is the first half of the outputs.
             let n = lc.numLatents, dc = lc.hiddenDim, inner = lc.innerDim
@@ -122,9 +159,29 @@ public final class EmbeddingNetwork: @unchecked Sendable {
             }
             latentK = kb
             latentV = vb
+            let H = lc.numCrossHeads, dh = lc.crossDimHead, d = weights.config.decoder.hiddenSize
+            if foldLatents ?? (d * n < dh * (d + n)) {
+                let m = FloatBuffer(count: H * n * d), nt = FloatBuffer(count: d * H * n)
+                let wq = lw.toQ.floats(scratch), wo = lw.toOut.floats(s2)
+                for h in 0..<H {
+                    // M_h = K_h · Wq_h: [n, dh] · [dh, d] (Wq_h: rows h·dh… of to_q [inner, d]).
+                    gemm(m: n, n: d, k: dh, a: kb.pointer + h * dh, lda: inner, b: wq + h * dh * d, ldb: d,
+                         c: m.pointer + h * n * d, ldc: d)
+                    // N_h = Wo_h · V_hᵀ: [d, dh] · [dh, n] (Wo_h: columns h·dh… of to_out [d, inner]).
+                    gemm(transB: true, m: d, n: n, k: dh, a: wo + h * dh, lda: inner, b: vb.pointer + h * dh, ldb: inner,
+                         c: nt.pointer + h * n, ldc: H * n)
+                }
+                foldedQK = m
+                foldedVO = nt
+            } else {
+                foldedQK = nil
+                foldedVO = nil
+            }
         } else {
             latentK = nil
             latentV = nil
+            foldedQK = nil
+            foldedVO = nil
         }
     }
 
@@ -152,12 +209,22 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         for t in 0..<T { weights.embedTokens.copyRow(Int(batch.ids[t]), into: h + t * d) }
 
         let scale = 1 / Float(hd).squareRoot()
-        for layer in weights.layers {
+        // Row strides of q, k, v: their own widths, or the stacked width when fused.
+        let fused = fusedQKV != nil
+        let qs = fused ? qd + 2 * kvd : qd, ks = fused ? qs : kvd
+        let qkv = fused ? ws.qkv.reserve(T * qs) : q
+        let (qp, kp, vp) = fused ? (qkv, qkv + qd, qkv + qd + kvd) : (q, k, v)
+        let gu = fused ? ws.gu.reserve(T * 2 * f) : gate
+        for (li, layer) in weights.layers.enumerated() {
             // 2. x = RMSNorm(h); q, k, v projections.
             Kernels.rmsNorm(h, weight: layer.inputNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
-            linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: q, backend: backend)
-            linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: k, backend: backend)
-            linear(x, rows: T, inFeatures: d, weight: layer.wv.floats(wsc), outFeatures: kvd, into: v, backend: backend)
+            if let fq = fusedQKV {
+                linear(x, rows: T, inFeatures: d, weight: fq[li].pointer, outFeatures: qs, into: qkv, backend: backend)
+            } else {
+                linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: q, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: k, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wv.floats(wsc), outFeatures: kvd, into: v, backend: backend)
+            }
             // 3. RoPE (rotate-half) on q and k, positions 0…n−1 per sequence.
             ws.ropeCos.withUnsafeBufferPointer { cosT in
                 ws.ropeSin.withUnsafeBufferPointer { sinT in
@@ -165,8 +232,8 @@ public final class EmbeddingNetwork: @unchecked Sendable {
                         let o = batch.offsets[s]
                         for p in 0..<batch.lengths[s] {
                             let c = cosT.baseAddress! + p * (hd / 2), sn = sinT.baseAddress! + p * (hd / 2)
-                            applyRope(q + (o + p) * qd, heads: nH, headDim: hd, cos: c, sin: sn)
-                            applyRope(k + (o + p) * kvd, heads: nKV, headDim: hd, cos: c, sin: sn)
+                            applyRope(qp + (o + p) * qs, heads: nH, headDim: hd, cos: c, sin: sn)
+                            applyRope(kp + (o + p) * ks, heads: nKV, headDim: hd, cos: c, sin: sn)
                         }
                     }
                 }
@@ -177,11 +244,11 @@ public final class EmbeddingNetwork: @unchecked Sendable {
                     let o = batch.offsets[s], n = batch.lengths[s]
                     for head in 0..<nH {
                         let g = head / group
-                        gemm(transB: true, m: n, n: n, k: hd, a: q + o * qd + head * hd, lda: qd,
-                             b: k + o * kvd + g * hd, ldb: kvd, c: scores, ldc: n, backend: backend)
+                        gemm(transB: true, m: n, n: n, k: hd, a: qp + o * qs + head * hd, lda: qs,
+                             b: kp + o * ks + g * hd, ldb: ks, c: scores, ldc: n, backend: backend)
                         Kernels.softmaxRows(scores, rows: n, width: n, stride: n, scale: scale,
                                             valid: mask == .causal ? causal.baseAddress : nil)
-                        gemm(m: n, n: hd, k: n, a: scores, lda: n, b: v + o * kvd + g * hd, ldb: kvd,
+                        gemm(m: n, n: hd, k: n, a: scores, lda: n, b: vp + o * ks + g * hd, ldb: ks,
                              c: attn + o * qd + head * hd, ldc: qd, backend: backend)
                     }
                 }
@@ -190,9 +257,14 @@ public final class EmbeddingNetwork: @unchecked Sendable {
             linear(attn, rows: T, inFeatures: qd, weight: layer.wo.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
             // 6. h += W_down · (silu(W_gate x) ⊙ W_up x), x = RMSNorm(h).
             Kernels.rmsNorm(h, weight: layer.postNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
-            linear(x, rows: T, inFeatures: d, weight: layer.wGate.floats(wsc), outFeatures: f, into: gate, backend: backend)
-            linear(x, rows: T, inFeatures: d, weight: layer.wUp.floats(wsc), outFeatures: f, into: up, backend: backend)
-            Kernels.siluMul(gate: gate, up: up, into: gate, count: T * f)
+            if let fg = fusedGateUp {
+                linear(x, rows: T, inFeatures: d, weight: fg[li].pointer, outFeatures: 2 * f, into: gu, backend: backend)
+                for t in 0..<T { Kernels.siluMul(gate: gu + t * 2 * f, up: gu + t * 2 * f + f, into: gate + t * f, count: f) }
+            } else {
+                linear(x, rows: T, inFeatures: d, weight: layer.wGate.floats(wsc), outFeatures: f, into: gate, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wUp.floats(wsc), outFeatures: f, into: up, backend: backend)
+                Kernels.siluMul(gate: gate, up: up, into: gate, count: T * f)
+            }
             linear(gate, rows: T, inFeatures: f, weight: layer.wDown.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
         }
         // 7. Final RMSNorm.
@@ -205,21 +277,43 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         let H = lc.numCrossHeads, dh = lc.crossDimHead, inner = lc.innerDim, nLat = lc.numLatents, ff = lc.feedForwardDim
         let lx = ws.lx.reserve(T * d), lq = ws.lq.reserve(T * inner), lo = ws.lo.reserve(T * inner)
         let ly = ws.ly.reserve(T * d), u = ws.u.reserve(T * 2 * ff), gg = ws.g.reserve(T * ff)
-        let probs = ws.lscores.reserve((keepLatentProbabilities ? H : 1) * T * nLat)
+        let probs = ws.lscores.reserve((keepLatentProbabilities || foldedQK != nil ? H : 1) * T * nLat)
         Kernels.layerNorm(last, weight: lw.normW.floats(wsc), bias: lw.normB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
-        linear(lx, rows: T, inFeatures: d, weight: lw.toQ.floats(wsc), outFeatures: inner, into: lq, backend: backend)
         let lscale = 1 / Float(dh).squareRoot()
-        for head in 0..<H {
-            let s = probs + (keepLatentProbabilities ? head * T * nLat : 0)
-            gemm(transB: true, m: T, n: nLat, k: dh, a: lq + head * dh, lda: inner, b: K.pointer + head * dh, ldb: inner,
-                 c: s, ldc: nLat, backend: backend)
-            Kernels.softmaxRows(s, rows: T, width: nLat, stride: nLat, scale: lscale)
-            gemm(m: T, n: dh, k: nLat, a: s, lda: nLat, b: V.pointer + head * dh, ldb: inner,
-                 c: lo + head * dh, ldc: inner, backend: backend)
-        }
-        // y = h + concat_h(A V_h) · W_outᵀ
         ly.update(from: last, count: T * d)
-        linear(lo, rows: T, inFeatures: inner, weight: lw.toOut.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
+        if let M = foldedQK, let N = foldedVO {
+            // Folded: all heads' scores in one product [T, H·nLat], softmax per head, and the
+            // output projection in one product whose contraction also sums over heads.
+            let hn = H * nLat
+            let s = probs
+            linear(lx, rows: T, inFeatures: d, weight: M.pointer, outFeatures: hn, into: s, backend: backend)
+            for head in 0..<H {
+                Kernels.softmaxRows(s + head * nLat, rows: T, width: nLat, stride: hn, scale: lscale)
+            }
+            linear(s, rows: T, inFeatures: hn, weight: N.pointer, outFeatures: d, into: ly, beta: 1, backend: backend)
+            if keepLatentProbabilities {
+                // Reorder [T, H, nLat] → [H, T, nLat], the layout traces use.
+                let tmp = ws.lo.reserve(max(T * inner, T * hn))
+                tmp.update(from: s, count: T * hn)
+                for head in 0..<H {
+                    for t in 0..<T {
+                        (s + (head * T + t) * nLat).update(from: tmp + t * hn + head * nLat, count: nLat)
+                    }
+                }
+            }
+        } else {
+            linear(lx, rows: T, inFeatures: d, weight: lw.toQ.floats(wsc), outFeatures: inner, into: lq, backend: backend)
+            for head in 0..<H {
+                let s = probs + (keepLatentProbabilities ? head * T * nLat : 0)
+                gemm(transB: true, m: T, n: nLat, k: dh, a: lq + head * dh, lda: inner, b: K.pointer + head * dh, ldb: inner,
+                     c: s, ldc: nLat, backend: backend)
+                Kernels.softmaxRows(s, rows: T, width: nLat, stride: nLat, scale: lscale)
+                gemm(m: T, n: dh, k: nLat, a: s, lda: nLat, b: V.pointer + head * dh, ldb: inner,
+                     c: lo + head * dh, ldc: inner, backend: backend)
+            }
+            // y = h + concat_h(A V_h) · W_outᵀ
+            linear(lo, rows: T, inFeatures: inner, weight: lw.toOut.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
+        }
         // y = y + W2 · GEGLU(W1 · LN_ff(y) + b1) + b2
         Kernels.layerNorm(ly, weight: lw.ffNormW.floats(wsc), bias: lw.ffNormB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
         linear(lx, rows: T, inFeatures: d, weight: lw.ff1W.floats(wsc), outFeatures: 2 * ff, into: u, backend: backend)

@@ -46,7 +46,7 @@ struct Bench: ParsableCommand {
             let model = try modelOptions.load()
             let c = model.config
             let threads = BLAS.threads
-            print("model      \(model.name): \(c.family.rawValue), \(formatCount(c.parameterCount)) parameters, hidden \(c.decoder.hiddenSize), \(c.decoder.numHiddenLayers) layers, \(c.decoder.numAttentionHeads)/\(c.decoder.numKeyValueHeads) heads" + (c.latent.map { ", latent \($0.numLatents)×\($0.numCrossHeads)×\($0.crossDimHead)" } ?? ""))
+            print("model      \(model.name): \(c.family.rawValue), \(formatCount(c.parameterCount)) parameters, hidden \(c.decoder.hiddenSize), \(c.decoder.numHiddenLayers) layers, \(c.decoder.numAttentionHeads)/\(c.decoder.numKeyValueHeads) heads" + (c.latent.map { ", latent \($0.numLatents)×\($0.numCrossHeads)×\($0.crossDimHead)" + (model.network.latentFolded ? " (folded)" : "") } ?? ""))
             let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
             print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             let d = c.decoder.hiddenSize
@@ -78,7 +78,7 @@ struct Bench: ParsableCommand {
                     _ = model.network.forward(batch, mask: .bidirectional, workspace: ws)
                     best = min(best, monotonicSeconds() - t0)
                 } while monotonicSeconds() - start < seconds
-                let flops = Double(b) * FlopCount.forward(c, length: n)
+                let flops = Double(b) * FlopCount.forward(c, length: n, folded: model.network.latentFolded)
                 let gflops = flops / best / 1e9
                 print(String(format: "  %-9@ %9.0f %9.1f %10.1f%% %10.2f", shape as NSString, Double(b * n) / best, gflops, 100 * gflops / peak, best * 1e3))
             }
@@ -94,7 +94,7 @@ struct Bench: ParsableCommand {
                 _ = try model.embed([query], options: options)
                 times.append(monotonicSeconds() - t0)
             }
-            let floor = FlopCount.forward(c, length: prepared.tokens.count) / (peak * 1e9)
+            let floor = FlopCount.forward(c, length: prepared.tokens.count, folded: model.network.latentFolded) / (peak * 1e9)
             print(String(format: "single query (%d tokens with instruction; tokenize + forward + all poolings), %d runs", prepared.tokens.count, times.count))
             print(String(format: "  p50 %.2f ms   p95 %.2f ms   p99 %.2f ms   FLOP floor at peak %.2f ms (p50 = %.1f× floor)",
                          percentile(times, 50) * 1e3, percentile(times, 95) * 1e3, percentile(times, 99) * 1e3, floor * 1e3,

@@ -78,6 +78,27 @@ import LensModel
         }
     }
 
+    /// The inference fast paths equal the plain forms: the folded latent block (products with
+    /// the constant latents taken once) and the stacked q/k/v and gate/up projections, on
+    /// vectors of every pooling and the per-head latent probabilities.
+    @Test(arguments: ["tiny-nvembed-f32", "tiny-nvembed-bf16"])
+    func fastPathsEqualPlainForms(_ name: String) throws {
+        let a = try EmbeddingModel(folder: fixture(name))
+        let b = EmbeddingModel(folder: a.folder, config: a.config, tokenizer: a.tokenizer, weights: a.network.weights,
+                               foldLatents: false, fuseProjections: false)
+        #expect(a.network.latentFolded && !b.network.latentFolded)
+        #expect(a.network.projectionsFused && !b.network.projectionsFused)
+        let texts = ["folded latent attention", "two", "a longer third text, so the batch has mixed lengths"]
+        for mask in AttentionMask.allCases {
+            let opts = EmbedOptions(mask: mask, instruction: "Instruct: x\nQuery: ", trace: true)
+            let va = try a.embed(texts, options: opts), vb = try b.embed(texts, options: opts)
+            for (x, y) in zip(va, vb) {
+                for p in Pooling.allCases { #expect(maxAbsDiff(x.vectors[p]!, y.vectors[p]!) <= 1e-5, "\(mask) \(p)") }
+                #expect(maxAbsDiff(x.trace!.latentProbabilities, y.trace!.latentProbabilities) <= 1e-5)
+            }
+        }
+    }
+
     /// Streaming half-precision weights (convert on use) gives the same vectors as
     /// materialising them.
     @Test(arguments: ["tiny-nvembed-f16", "tiny-nvembed-bf16"])
