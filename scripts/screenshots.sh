@@ -23,25 +23,13 @@ shot 00-start
 tm send-keys -t s "compress files" Enter
 wait_for "overlap@10: latent"
 shot 01-main-question
-esc
-tm send-keys -t s h
-wait_for "tokens × top"
-shot 02-heatmap
-esc
-tm send-keys -t s t
-shot 03-token-weights
-esc
-tm send-keys -t s d
-wait_for "j/k scroll"
-shot 04-document
-esc
-tm send-keys -t s m
-wait_for "◆"
-shot 05-map
-esc
-tm send-keys -t s c
-wait_for "mask causal"
-shot 06-causal-mask
+# view KEY NAME [REGEX]: back to the panes, press KEY, wait for REGEX, capture.
+view() { esc; tm send-keys -t s "$1"; [[ -z ${3:-} ]] || wait_for "$3"; shot "$2"; }
+view h 02-heatmap "tokens × top"
+view t 03-token-weights
+view d 04-document "j/k scroll"
+view m 05-map "◆"
+view c 06-causal-mask "mask causal"
 tm send-keys -t s c
 tm send-keys -t s ?
 shot 07-help

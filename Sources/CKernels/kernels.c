@@ -322,7 +322,9 @@ LL_AVX2 static void gemv_f16_avx2(const uint16_t *a, const float *x, float *y, s
 
 void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d) {
 #if defined(__x86_64__) && defined(__clang__)
-    if (ll_cpu_level() >= 2 && __builtin_cpu_supports("f16c")) { gemv_f16_avx2(a, x, y, rows, d); return; }
+    static int avx2 = -1;   /* decided once; a benign race writes the same value */
+    if (avx2 < 0) avx2 = ll_cpu_level() >= 2 && __builtin_cpu_supports("f16c");
+    if (avx2) { gemv_f16_avx2(a, x, y, rows, d); return; }
 #endif
     gemv_f16_portable(a, x, y, rows, d);
 }

@@ -52,7 +52,6 @@ public final class Workspace: @unchecked Sendable {
     let attn = ScratchBuffer(), gate = ScratchBuffer(), up = ScratchBuffer(), scores = ScratchBuffer()
     let last = ScratchBuffer(), lq = ScratchBuffer(), lo = ScratchBuffer(), lscores = ScratchBuffer()
     let ly = ScratchBuffer(), lx = ScratchBuffer(), u = ScratchBuffer(), g = ScratchBuffer()
-    let qkv = ScratchBuffer(), gu = ScratchBuffer()
     /// Conversion buffers for streamed (f16/bf16 on disk) tensors: one per argument a kernel
     /// takes at once, so conversions never overwrite each other.
     let weightScratch = ScratchBuffer(), biasScratch = ScratchBuffer()
@@ -199,9 +198,14 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         let wsc = ws.weightScratch, bsc = ws.biasScratch
 
         let h = ws.h.reserve(T * d), x = ws.x.reserve(T * d)
-        let q = ws.q.reserve(T * qd), k = ws.k.reserve(T * kvd), v = ws.v.reserve(T * kvd)
+        // q, k, v: three buffers, or (projections fused) one whose rows hold q | k | v, so the
+        // row strides are the stacked width. up: [T, f], or [T, 2f] rows of gate | up when fused.
+        let fused = fusedQKV != nil
+        let qs = fused ? qd + 2 * kvd : qd, ks = fused ? qs : kvd
+        let qp = ws.q.reserve(T * qs)
+        let (kp, vp) = fused ? (qp + qd, qp + qd + kvd) : (ws.k.reserve(T * kvd), ws.v.reserve(T * kvd))
         let attn = ws.attn.reserve(T * qd)
-        let gate = ws.gate.reserve(T * f), up = ws.up.reserve(T * f)
+        let gate = ws.gate.reserve(T * f), up = ws.up.reserve(T * (fused ? 2 * f : f))
         let scores = ws.scores.reserve(maxLen * maxLen)
         let last = ws.last.reserve(T * d)
 
@@ -209,21 +213,15 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         for t in 0..<T { weights.embedTokens.copyRow(Int(batch.ids[t]), into: h + t * d) }
 
         let scale = 1 / Float(hd).squareRoot()
-        // Row strides of q, k, v: their own widths, or the stacked width when fused.
-        let fused = fusedQKV != nil
-        let qs = fused ? qd + 2 * kvd : qd, ks = fused ? qs : kvd
-        let qkv = fused ? ws.qkv.reserve(T * qs) : q
-        let (qp, kp, vp) = fused ? (qkv, qkv + qd, qkv + qd + kvd) : (q, k, v)
-        let gu = fused ? ws.gu.reserve(T * 2 * f) : gate
         for (li, layer) in weights.layers.enumerated() {
             // 2. x = RMSNorm(h); q, k, v projections.
             Kernels.rmsNorm(h, weight: layer.inputNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
             if let fq = fusedQKV {
-                linear(x, rows: T, inFeatures: d, weight: fq[li].pointer, outFeatures: qs, into: qkv, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: fq[li].pointer, outFeatures: qs, into: qp, backend: backend)
             } else {
-                linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: q, backend: backend)
-                linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: k, backend: backend)
-                linear(x, rows: T, inFeatures: d, weight: layer.wv.floats(wsc), outFeatures: kvd, into: v, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: qp, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: kp, backend: backend)
+                linear(x, rows: T, inFeatures: d, weight: layer.wv.floats(wsc), outFeatures: kvd, into: vp, backend: backend)
             }
             // 3. RoPE (rotate-half) on q and k, positions 0…n−1 per sequence.
             ws.ropeCos.withUnsafeBufferPointer { cosT in
@@ -258,8 +256,8 @@ public final class EmbeddingNetwork: @unchecked Sendable {
             // 6. h += W_down · (silu(W_gate x) ⊙ W_up x), x = RMSNorm(h).
             Kernels.rmsNorm(h, weight: layer.postNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
             if let fg = fusedGateUp {
-                linear(x, rows: T, inFeatures: d, weight: fg[li].pointer, outFeatures: 2 * f, into: gu, backend: backend)
-                for t in 0..<T { Kernels.siluMul(gate: gu + t * 2 * f, up: gu + t * 2 * f + f, into: gate + t * f, count: f) }
+                linear(x, rows: T, inFeatures: d, weight: fg[li].pointer, outFeatures: 2 * f, into: up, backend: backend)
+                for t in 0..<T { Kernels.siluMul(gate: up + t * 2 * f, up: up + t * 2 * f + f, into: gate + t * f, count: f) }
             } else {
                 linear(x, rows: T, inFeatures: d, weight: layer.wGate.floats(wsc), outFeatures: f, into: gate, backend: backend)
                 linear(x, rows: T, inFeatures: d, weight: layer.wUp.floats(wsc), outFeatures: f, into: up, backend: backend)
@@ -275,7 +273,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         }
         // 8. Latent attention (docs/nvembed.md §3): token states query the latents.
         let H = lc.numCrossHeads, dh = lc.crossDimHead, inner = lc.innerDim, nLat = lc.numLatents, ff = lc.feedForwardDim
-        let lx = ws.lx.reserve(T * d), lq = ws.lq.reserve(T * inner), lo = ws.lo.reserve(T * inner)
+        let lx = ws.lx.reserve(T * d)
         let ly = ws.ly.reserve(T * d), u = ws.u.reserve(T * 2 * ff), gg = ws.g.reserve(T * ff)
         let probs = ws.lscores.reserve((keepLatentProbabilities || foldedQK != nil ? H : 1) * T * nLat)
         Kernels.layerNorm(last, weight: lw.normW.floats(wsc), bias: lw.normB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
@@ -293,7 +291,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
             linear(s, rows: T, inFeatures: hn, weight: N.pointer, outFeatures: d, into: ly, beta: 1, backend: backend)
             if keepLatentProbabilities {
                 // Reorder [T, H, nLat] → [H, T, nLat], the layout traces use.
-                let tmp = ws.lo.reserve(max(T * inner, T * hn))
+                let tmp = ws.lo.reserve(T * hn)
                 tmp.update(from: s, count: T * hn)
                 for head in 0..<H {
                     for t in 0..<T {
@@ -302,6 +300,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
                 }
             }
         } else {
+            let lq = ws.lq.reserve(T * inner), lo = ws.lo.reserve(T * inner)
             linear(lx, rows: T, inFeatures: d, weight: lw.toQ.floats(wsc), outFeatures: inner, into: lq, backend: backend)
             for head in 0..<H {
                 let s = probs + (keepLatentProbabilities ? head * T * nLat : 0)

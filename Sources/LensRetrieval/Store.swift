@@ -286,14 +286,7 @@ public final class EmbeddingStore: @unchecked Sendable {
     public func writeMatrix(corpus: String, space: Int, dtype: DType, width: Int) throws {
         let hashes = try textHashes(corpus: corpus)
         var data = Data()
-        var header = [UInt8](repeating: 0, count: 64)
-        let magic = Array("LLVEC1".utf8)
-        for i in 0..<magic.count { header[i] = magic[i] }
-        func put(_ v: UInt64, at o: Int) { for i in 0..<8 { header[o + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) } }
-        put(UInt64(hashes.count), at: 8)
-        put(UInt64(width), at: 16)
-        put(dtype == .f32 ? 4 : 2, at: 24)
-        data.append(contentsOf: header)
+        data.append(contentsOf: StoredMatrix.header(rows: hashes.count, width: width, dtype: dtype))
         lock.lock()
         let st = try db.prepare("SELECT vector FROM vectors WHERE space=? AND text_hash=?")
         for h in hashes {
@@ -328,6 +321,17 @@ public final class StoredMatrix: @unchecked Sendable {
 
     /// Opens a matrix file by path.
     public static func open(path: String) throws -> StoredMatrix { try StoredMatrix(file: MappedFile(path: path)) }
+
+    /// The 64-byte header of a matrix file: magic "LLVEC1", then rows, width and bytes per
+    /// value as little-endian UInt64 at offsets 8, 16 and 24; the rows follow.
+    public static func header(rows: Int, width: Int, dtype: DType) -> [UInt8] {
+        var header = [UInt8](repeating: 0, count: 64)
+        for (i, b) in "LLVEC1".utf8.enumerated() { header[i] = b }
+        for (o, v) in [(8, rows), (16, width), (24, dtype.byteSize)] {
+            for i in 0..<8 { header[o + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) }
+        }
+        return header
+    }
 
     init(file: MappedFile) throws {
         guard file.size >= 64, let base = file.base, String(decoding: UnsafeRawBufferPointer(start: base, count: 6), as: UTF8.self) == "LLVEC1" else {

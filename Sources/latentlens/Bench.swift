@@ -144,10 +144,7 @@ extension Bench {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard let fh = FileHandle(forWritingAtPath: path) else { throw CLIError("cannot write \(path)") }
         defer { fh.closeFile() }
-        var header = [UInt8](repeating: 0, count: 64)
-        for (i, b) in "LLVEC1".utf8.enumerated() { header[i] = b }
-        for (o, v) in [(8, rows), (16, width), (24, dtype.byteSize)] { for i in 0..<8 { header[o + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
-        fh.write(Data(header))
+        fh.write(Data(StoredMatrix.header(rows: rows, width: width, dtype: dtype)))
         let chunk = 8192
         var buf = [Float](repeating: 0, count: chunk * width)
         var half = [UInt16](repeating: 0, count: chunk * width)

@@ -76,10 +76,7 @@ func syntheticStore(n: Int, d: Int, dtype: DType = .f32) throws -> (EmbeddingSto
 /// Writes a LatentLens matrix file (64-byte header, then rows) the way the store does.
 func writeMatrixFile(_ path: String, rows: [[Float]], dtype: DType) throws {
     let width = rows.first?.count ?? 0
-    var bytes = [UInt8](repeating: 0, count: 64)
-    for (i, b) in "LLVEC1".utf8.enumerated() { bytes[i] = b }
-    for (o, v) in [(8, rows.count), (16, width), (24, dtype.byteSize)] { for i in 0..<8 { bytes[o + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
-    var data = Data(bytes)
+    var data = Data(StoredMatrix.header(rows: rows.count, width: width, dtype: dtype))
     let flat = Array(rows.joined())
     if dtype == .f32 {
         flat.withUnsafeBytes { data.append(contentsOf: $0) }
