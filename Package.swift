@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "LensSupportTests", dependencies: ["LensSupport"]),
         .testTarget(name: "LensMathTests", dependencies: ["LensMath"]),
         .testTarget(name: "LensTokenizerTests", dependencies: ["LensTokenizer"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensModelTests", dependencies: ["LensModel"], exclude: ["Fixtures"]),
+        .testTarget(name: "LensModelTests", dependencies: ["LensModel", "LensMath"], exclude: ["Fixtures"]),
         .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval"]),
         .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining"]),
         .testTarget(name: "LensExplorerTests", dependencies: ["LensExplorer", "LensTerminal"]),

@@ -128,3 +128,43 @@ public enum BLAS {
 public func sgemv(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(rows), Int32(width), 1, a, Int32(width), x, 1, 0, y, 1)
 }
+
+/// A weight `W [outFeatures, inFeatures]` packed once for short inputs (see
+/// Sources/CKernels/small_gemm.c): `apply` computes `y = x · Wᵀ` with an AVX-512 kernel on a
+/// small worker pool, without OpenBLAS's per-call packing and thread hand-off.
+public final class PackedWeight: @unchecked Sendable {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    private let storage: UnsafeMutableRawPointer
+    private var packed: UnsafeMutablePointer<Float> { storage.assumingMemoryBound(to: Float.self) }
+
+    /// Whether the vectorised kernel runs on this CPU (else callers keep using BLAS).
+    public static var available: Bool { ll_small_gemm_vectorized() != 0 }
+    /// Threads `apply` uses (the caller included).
+    public static var threads: Int { Int(ll_small_gemm_threads()) }
+
+    public init(_ weight: UnsafePointer<Float>, outFeatures: Int, inFeatures: Int) {
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        let count = ll_packed_size(outFeatures, inFeatures)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: max(count, 16) * 4, alignment: 64)
+        ll_pack_weight(weight, outFeatures, inFeatures, packed)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes the packed copy takes.
+    public var byteCount: Int { ll_packed_size(outFeatures, inFeatures) * 4 }
+
+    /// `y[rows, outFeatures] = x[rows, inFeatures] · Wᵀ` (`accumulate`: `+=`). Row strides
+    /// default to the widths.
+    @inline(__always)
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                      accumulate: Bool = false, parallel: Bool = true) {
+        if parallel {
+            ll_linear_packed(x, ldx ?? inFeatures, rows, inFeatures, packed, outFeatures, y, ldy ?? outFeatures, accumulate ? 1 : 0)
+        } else {
+            ll_linear_packed_serial(x, ldx ?? inFeatures, rows, inFeatures, packed, outFeatures, y, ldy ?? outFeatures, accumulate ? 1 : 0)
+        }
+    }
+}

@@ -140,11 +140,11 @@ public final class EmbeddingModel: @unchecked Sendable {
     }
 
     /// A model from parts (tests, the trainer).
-    public init(folder: String, config: ModelConfig, tokenizer: SentencePieceTokenizer, weights: ModelWeights, foldLatents: Bool? = nil, fuseProjections: Bool? = nil) {
+    public init(folder: String, config: ModelConfig, tokenizer: SentencePieceTokenizer, weights: ModelWeights, foldLatents: Bool? = nil, fuseProjections: Bool? = nil, packWeights: Bool? = nil) {
         self.folder = folder
         self.config = config
         self.tokenizer = tokenizer
-        network = EmbeddingNetwork(weights: weights, foldLatents: foldLatents, fuseProjections: fuseProjections)
+        network = EmbeddingNetwork(weights: weights, foldLatents: foldLatents, fuseProjections: fuseProjections, packWeights: packWeights)
     }
 
     /// `len(tokenize(instruction))` without special tokens (cached).

@@ -50,19 +50,47 @@ public final class BM25: @unchecked Sendable {
         return out
     }
 
+    /// A query's distinct words that occur in the collection, with their idf and postings
+    /// (postings are in document order: `score(_:document:)` binary-searches them).
+    public struct Query: Sendable {
+        fileprivate let terms: [(idf: Double, postings: [(doc: Int32, tf: Int32)])]
+        /// No query word occurs in the collection: every score is 0.
+        public var isEmpty: Bool { terms.isEmpty }
+    }
+
+    public func prepare(_ query: String) -> Query {
+        let N = Double(docLength.count)
+        return Query(terms: Set(BM25.tokenize(query)).sorted().compactMap { w in
+            guard let list = postings[w] else { return nil }
+            let df = Double(list.count)
+            return (log(1 + (N - df + 0.5) / (df + 0.5)), list)
+        })
+    }
+
+    private func termScore(idf: Double, tf: Int32, doc: Int32) -> Double {
+        let t = Double(tf)
+        let norm = k1 * (1 - b + b * Double(docLength[Int(doc)]) / max(averageLength, 1e-9))
+        return idf * t * (k1 + 1) / (t + norm)
+    }
+
+    /// The BM25 score of one document for a prepared query (the value `search` ranks by).
+    public func score(_ query: Query, document: Int) -> Double {
+        precondition(document >= 0 && document < docLength.count, "document \(document) out of range")
+        let d = Int32(document)
+        var total = 0.0
+        for (idf, list) in query.terms {
+            var lo = 0, hi = list.count
+            while lo < hi { let mid = (lo + hi) / 2; if list[mid].doc < d { lo = mid + 1 } else { hi = mid } }
+            if lo < list.count && list[lo].doc == d { total += termScore(idf: idf, tf: list[lo].tf, doc: d) }
+        }
+        return total
+    }
+
     /// Top-k documents (index, score), best first; ties broken by index.
     public func search(_ query: String, k: Int) -> [(index: Int, score: Double)] {
         var scores: [Int32: Double] = [:]
-        let N = Double(docLength.count)
-        for w in Set(BM25.tokenize(query)) {
-            guard let list = postings[w] else { continue }
-            let df = Double(list.count)
-            let idf = log(1 + (N - df + 0.5) / (df + 0.5))
-            for (doc, tf) in list {
-                let t = Double(tf)
-                let norm = k1 * (1 - b + b * Double(docLength[Int(doc)]) / max(averageLength, 1e-9))
-                scores[doc, default: 0] += idf * t * (k1 + 1) / (t + norm)
-            }
+        for (idf, list) in prepare(query).terms {
+            for (doc, tf) in list { scores[doc, default: 0] += termScore(idf: idf, tf: tf, doc: doc) }
         }
         return scores.map { (Int($0.key), $0.value) }
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }

@@ -86,6 +86,9 @@ public struct Recipe: Codable, Sendable {
     public var mask: AttentionMask = .bidirectional
     public var temperature: Float = 0.05
     public var teacherTemperature: Float = 0.05
+    /// Weight w of BM25 in the teacher's scores: cosine + w · BM25 / (max BM25 over the query's
+    /// candidates). 0 = the embedding teacher alone.
+    public var lexicalTeacherWeight: Float = 0
     /// Weight of the teacher's similarity distribution in the soft targets (0 = plain InfoNCE).
     public var distillWeight: Float = 0.5
     /// Positive-aware mining: drop a negative whose teacher score exceeds this × the positive's.
@@ -109,6 +112,7 @@ public struct Recipe: Codable, Sendable {
         case name, seed, model, data, teacher, initEmbeddingsFromTeacher = "init_embeddings_from_teacher"
         case maxQueryLength = "max_query_length", maxPassageLength = "max_passage_length", poolings, mask
         case temperature, teacherTemperature = "teacher_temperature", distillWeight = "distill_weight"
+        case lexicalTeacherWeight = "lexical_teacher_weight"
         case positiveAwareMargin = "positive_aware_margin", mineTop = "mine_top", weightDecay = "weight_decay"
         case gradClip = "grad_clip", beta1, beta2, epsilon, checkpointEvery = "checkpoint_every", evalEvery = "eval_every"
         case evalSets = "eval_sets", evalMaxQueries = "eval_max_queries", evalMaxDocuments = "eval_max_documents", stages
@@ -132,6 +136,7 @@ public struct Recipe: Codable, Sendable {
         temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? d.temperature
         teacherTemperature = try c.decodeIfPresent(Float.self, forKey: .teacherTemperature) ?? d.teacherTemperature
         distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight) ?? d.distillWeight
+        lexicalTeacherWeight = try c.decodeIfPresent(Float.self, forKey: .lexicalTeacherWeight) ?? d.lexicalTeacherWeight
         positiveAwareMargin = try c.decodeIfPresent(Float.self, forKey: .positiveAwareMargin) ?? d.positiveAwareMargin
         mineTop = try c.decodeIfPresent(Int.self, forKey: .mineTop) ?? d.mineTop
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
@@ -157,6 +162,7 @@ public struct Recipe: Codable, Sendable {
     public func validate() throws {
         guard !stages.isEmpty else { throw TrainingError.badRecipe("no stages") }
         guard !poolings.isEmpty else { throw TrainingError.badRecipe("poolings is empty") }
+        guard lexicalTeacherWeight >= 0, lexicalTeacherWeight.isFinite else { throw TrainingError.badRecipe("lexical_teacher_weight must be ≥ 0") }
         for s in stages {
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }

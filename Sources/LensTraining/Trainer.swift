@@ -60,7 +60,8 @@ public final class Trainer: @unchecked Sendable {
         guard tokenizer.vocabularySize <= config.decoder.vocabSize else {
             throw TrainingError.badRecipe("vocab_size \(config.decoder.vocabSize) < tokenizer's \(tokenizer.vocabularySize)")
         }
-        data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve), tokenizer: tokenizer, log: log)
+        data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve),
+                                lexicalTeacher: recipe.teacher != nil && recipe.lexicalTeacherWeight > 0, tokenizer: tokenizer, log: log)
         params = ParameterSet(config: config)
         net = TrainableNetwork(params: params)
         optimizer = AdamW(beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.epsilon, weightDecay: recipe.weightDecay, clip: recipe.gradClip)
@@ -183,6 +184,9 @@ public final class Trainer: @unchecked Sendable {
             state.step = 0
             try saveCheckpoint()
             try evaluateDev()
+            // Every stage but the last also leaves its own model folder, so each stage's model
+            // can be evaluated and compared (e.g. what stage 2 costs retrieval).
+            if state.stage < recipe.stages.count { try export(to: output + "/after-" + stage.name) }
         }
         try export()
         return true
@@ -324,12 +328,17 @@ public final class Trainer: @unchecked Sendable {
             b.allowed.append(allowed)
             if let pi = it.pair, data.teacherQueries != nil {
                 var scores: [Float] = []
-                var ok = true
+                var docs: [Int] = []
                 for c in allowed {
-                    guard let doc = candTokens[candOrder[c]]!.doc, let s = data.teacherScore(pair: pi, doc: doc) else { ok = false; break }
+                    guard let doc = candTokens[candOrder[c]]!.doc, let s = data.teacherScore(pair: pi, doc: doc) else { break }
                     scores.append(s)
+                    docs.append(doc)
                 }
-                b.teacher.append(ok ? scores : nil)
+                // The blended teacher: cosine + w · BM25 / max BM25 over this query's candidates.
+                if docs.count == allowed.count, let lex = data.lexicalScores(pair: pi, docs: docs) {
+                    for i in scores.indices { scores[i] += recipe.lexicalTeacherWeight * lex[i] }
+                }
+                b.teacher.append(docs.count == allowed.count ? scores : nil)
             } else {
                 b.teacher.append(nil)
             }
@@ -438,7 +447,8 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Writes the final model folder and a training summary.
-    public func export() throws {
+    public func export(to folder: String? = nil) throws {
+        let output = folder ?? self.output
         try params.export(to: output, tokenizerPath: tokenizerPath, dtype: exportType, metadata: ["latentlens_recipe": recipe.name])
         var w = JSONWriter()
         w.beginObject()

@@ -1,6 +1,7 @@
 import Foundation
 import LensMath
 import LensModel
+import LensRetrieval
 import LensSupport
 import LensTokenizer
 
@@ -29,6 +30,8 @@ public final class TrainingData: @unchecked Sendable {
     public let pairs: [Pair]
     public let docs: [String]
     public let candidates: [Candidates]?
+    /// BM25 over the passages: the lexical half of the teacher when the recipe blends one in.
+    public let lexical: BM25?
     public let teacherQueries: FloatBuffer?
     public let teacherDocs: FloatBuffer?
     let teacherWidth: Int
@@ -44,7 +47,7 @@ public final class TrainingData: @unchecked Sendable {
     private lazy var instructionLengths = InstructionLengths(tokenizer: tokenizer)
     private let lock = NSLock()
 
-    public init(folder: String, teacher: String?, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
+    public init(folder: String, teacher: String?, lexicalTeacher: Bool = false, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
         self.tokenizer = tokenizer
         func lines(_ path: String) throws -> [String] {
             guard let d = FileManager.default.contents(atPath: path) else {
@@ -78,6 +81,13 @@ public final class TrainingData: @unchecked Sendable {
         var byTask: [String: [Int]] = [:]
         for (i, p) in pairs.enumerated() { byTask[p.task, default: []].append(i) }
         pairsByTask = byTask
+        if lexicalTeacher {
+            let t0 = Date()
+            lexical = BM25(documents: docs)
+            log(String(format: "teacher: BM25 over %d passages (%.1f s)", docs.count, Date().timeIntervalSince(t0)))
+        } else {
+            lexical = nil
+        }
         log("data: \(pairs.count) retrieval pairs over \(docs.count) passages, tasks: " + byTask.map { "\($0.key) \($0.value.count)" }.sorted().joined(separator: ", "))
 
         if let teacher, FileManager.default.fileExists(atPath: teacher + "/candidates.jsonl") {
@@ -140,6 +150,16 @@ public final class TrainingData: @unchecked Sendable {
     }
 
     func instructionLength(_ instruction: String) -> Int { instructionLengths.length(instruction) }
+
+    /// The teacher's BM25 scores of pair `pair`'s query against passages `docs`, divided by
+    /// their maximum (all 0 when no passage shares a word with the query).
+    func lexicalScores(pair: Int, docs: [Int]) -> [Float]? {
+        guard let lexical else { return nil }
+        let q = lexical.prepare(pairs[pair].query)
+        let s = docs.map { q.isEmpty ? 0 : lexical.score(q, document: $0) }
+        let top = s.max() ?? 0
+        return s.map { top > 0 ? Float($0 / top) : 0 }
+    }
 
     /// Teacher cosine between pair `pair`'s query and passage `doc`.
     func teacherScore(pair: Int, doc: Int) -> Float? {

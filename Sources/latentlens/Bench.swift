@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Single-query latency samples.")
     var queries: Int = 200
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Batch shapes as BATCHxLENGTH (default 32x16 32x64 8x256 4x512).")
+    @Option(name: .long, parsing: .upToNextOption, help: "Batch shapes as BATCHxLENGTH, space- or comma-separated (default 32x16 32x64 8x256 4x512).")
     var shapes: [String] = ["32x16", "32x64", "8x256", "4x512"]
 
     @Flag(name: .long, help: "Also benchmark exact search over a synthetic store (--search-rows × width, f32 and f16).")
@@ -60,9 +60,10 @@ struct Bench: ParsableCommand {
             print("  shape       tokens/s   GFLOP/s   % of peak   ms/batch")
             let ws = Workspace()
             var rng = SystemRandomNumberGenerator()
-            for shape in shapes {
-                let parts = shape.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2, parts[0] > 0, parts[1] > 1 else { throw CLIError("bad --shapes entry \(shape): use BATCHxLENGTH") }
+            for shape in shapes.flatMap({ $0.split(separator: ",").map(String.init) }) {
+                let fields = shape.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+                let parts = fields.compactMap { Int($0) }
+                guard fields.count == 2, parts.count == 2, parts[0] > 0, parts[1] > 1 else { throw CLIError("bad --shapes entry \(shape): use BATCHxLENGTH") }
                 let (b, n) = (parts[0], parts[1])
                 var batch = PackedBatch()
                 for _ in 0..<b {

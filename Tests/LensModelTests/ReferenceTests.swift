@@ -88,12 +88,19 @@ import LensModel
                                foldLatents: false, fuseProjections: false)
         #expect(a.network.latentFolded && !b.network.latentFolded)
         #expect(a.network.projectionsFused && !b.network.projectionsFused)
+        #expect(a.network.weightsPacked == PackedWeight.available && !b.network.weightsPacked)
+        // Folded and stacked but on OpenBLAS (not the packed small-input kernel).
+        let c = EmbeddingModel(folder: a.folder, config: a.config, tokenizer: a.tokenizer, weights: a.network.weights, packWeights: false)
+        #expect(c.network.latentFolded && c.network.projectionsFused && !c.network.weightsPacked)
         let texts = ["folded latent attention", "two", "a longer third text, so the batch has mixed lengths"]
         for mask in AttentionMask.allCases {
             let opts = EmbedOptions(mask: mask, instruction: "Instruct: x\nQuery: ", trace: true)
-            let va = try a.embed(texts, options: opts), vb = try b.embed(texts, options: opts)
-            for (x, y) in zip(va, vb) {
-                for p in Pooling.allCases { #expect(maxAbsDiff(x.vectors[p]!, y.vectors[p]!) <= 1e-5, "\(mask) \(p)") }
+            let va = try a.embed(texts, options: opts), vb = try b.embed(texts, options: opts), vc = try c.embed(texts, options: opts)
+            for (x, (y, z)) in zip(va, zip(vb, vc)) {
+                for p in Pooling.allCases {
+                    #expect(maxAbsDiff(x.vectors[p]!, y.vectors[p]!) <= 1e-5, "\(mask) \(p)")
+                    #expect(maxAbsDiff(x.vectors[p]!, z.vectors[p]!) <= 1e-5, "\(mask) \(p) packed")
+                }
                 #expect(maxAbsDiff(x.trace!.latentProbabilities, y.trace!.latentProbabilities) <= 1e-5)
             }
         }

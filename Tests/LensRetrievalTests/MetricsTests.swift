@@ -38,6 +38,30 @@ import LensRetrieval
     #expect(BM25.tokenize("The Ünïcode-word, x2!") == ["ünïcode", "word", "x2"])
 }
 
+@Test func bm25ScoresOneDocumentAsTheFormulaSays() {
+    let docs = ["the cat sat on the mat", "dogs chase cats and the cat", "quantum chromodynamics of quarks", "a mat for yoga mat mat", ""]
+    let bm = BM25(documents: docs)
+    // Okapi BM25 written out independently: k1 0.9, b 0.4, idf = ln(1 + (N − df + ½)/(df + ½)).
+    let words = docs.map(BM25.tokenize)
+    let avg = Double(words.map(\.count).reduce(0, +)) / Double(docs.count)
+    func expected(_ query: String, _ d: Int) -> Double {
+        Set(BM25.tokenize(query)).reduce(0.0) { sum, w in
+            let df = Double(words.filter { $0.contains(w) }.count)
+            let tf = Double(words[d].filter { $0 == w }.count)
+            guard df > 0, tf > 0 else { return sum }
+            let idf = log(1 + (Double(docs.count) - df + 0.5) / (df + 0.5))
+            return sum + idf * tf * 1.9 / (tf + 0.9 * (0.6 + 0.4 * Double(words[d].count) / avg))
+        }
+    }
+    for query in ["cat mat", "mat mat yoga", "quarks of cats", "nothing here", "cat"] {
+        let q = bm.prepare(query)
+        for d in docs.indices { #expect(abs(bm.score(q, document: d) - expected(query, d)) < 1e-12, "\(query) / \(d)") }
+        for hit in bm.search(query, k: docs.count) { #expect(abs(hit.score - bm.score(q, document: hit.index)) < 1e-12) }
+    }
+    #expect(bm.prepare("nothing here").isEmpty)
+    #expect(bm.score(bm.prepare("yoga"), document: 3) > 0)
+}
+
 @Test func topKEqualsFullSort() {
     var rng = SystemRandomNumberGenerator()
     let scores = (0..<1000).map { _ in Float(Int.random(in: 0..<50, using: &rng)) }   // many ties

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import LensMath
 import LensModel
+import LensRetrieval
 @testable import LensTraining
 
 let trainingRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -66,6 +67,10 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     let b = try live.embed(["embedding 3"], options: EmbedOptions(instruction: "Instruct: x\nQuery: "))[0]
     for p in Pooling.allCases { #expect(zip(a.vectors[p]!, b.vectors[p]!).allSatisfy { abs($0 - $1) < 1e-6 }) }
     #expect(FileManager.default.fileExists(atPath: out + "/train.csv"))
+    // Stage 1's own model: loads, and differs from the final one (stage 2 trained on after it).
+    let stage1 = try EmbeddingModel(folder: out + "/after-stage1")
+    let c = try stage1.embed(["embedding 3"], options: EmbedOptions(instruction: "Instruct: x\nQuery: "))[0]
+    #expect(zip(a.vectors[.latent]!, c.vectors[.latent]!).contains { abs($0 - $1) > 1e-4 })
 }
 
 @Test func resumedRunEqualsUninterruptedRun() throws {
@@ -99,6 +104,61 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     try b.run { _, _, _ in }
     let differing = zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
     #expect(differing.isEmpty, "differ between identical runs: \(differing.prefix(5))")
+}
+
+/// Writes a 2-D `<f4` .npy file.
+func writeNPY(_ rows: [[Float]], to path: String) throws {
+    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows.count), \(rows[0].count)), }"
+    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    var bytes: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 255), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+    for v in rows.joined() { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 } }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+@Test func blendedTeacherIsCosinePlusWeightedNormalisedBM25() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    // A teacher folder: random unit vectors for the 24 queries and 24 passages, two mined candidates each.
+    var rng = SplitMix64(seed: 9)
+    func unit() -> [Float] {
+        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+    let tq = (0..<24).map { _ in unit() }, td = (0..<24).map { _ in unit() }
+    try writeNPY(tq, to: data + "/queries.npy")
+    try writeNPY(td, to: data + "/docs.npy")
+    let cand = (0..<24).map { i in "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 1) % 24), \((i + 5) % 24)], \"score\": [0.1, 0.05]}" }
+    try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.teacher = data
+    recipe.initEmbeddingsFromTeacher = false
+    recipe.lexicalTeacherWeight = 0.5
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    var r = SplitMix64(seed: 3)
+    let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+    // Independently: the passages' texts in the batch, BM25 over all 24 passages, cosines from the vectors.
+    let passages = trainer.data.docs
+    let bm = BM25(documents: passages)
+    func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+    var checked = 0
+    for (qi, scores) in batch.teacher.enumerated() {
+        guard let scores else { continue }
+        let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
+        let docs = batch.allowed[qi].map { c in passages.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }
+        let q = bm.prepare(trainer.data.pairs[pair].query)
+        let lex = docs.map { bm.score(q, document: $0) }
+        let top = lex.max()!
+        for (k, d) in docs.enumerated() {
+            let cosine = zip(tq[pair], td[d]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let want = cosine + 0.5 * (top > 0 ? Float(lex[k] / top) : 0)
+            #expect(abs(scores[k] - want) < 1e-3, "query \(qi) candidate \(k)")
+        }
+        #expect(top > 0 && scores.count == docs.count)
+        checked += 1
+    }
+    #expect(checked == batch.queryCount)
 }
 
 @Test func recipeErrorsAreClear() throws {

@@ -57,6 +57,23 @@ void ll_geglu_backward(const float *u, const float *dout, float *du, size_t rows
 /// db += column sums of dy [rows, d].
 void ll_column_sums(const float *dy, float *db, size_t rows, size_t d);
 
+// ---- small-M products against pre-packed weights (small_gemm.c)
+/// Floats needed to pack a weight W [n, k] (panels of 32 outputs, zero-padded).
+size_t ll_packed_size(size_t n, size_t k);
+/// Packs W [n, k] (row-major, y = x · Wᵀ) into `packed` (ll_packed_size floats, 64-byte aligned).
+void ll_pack_weight(const float *w, size_t n, size_t k, float *packed);
+/// y[m, n] (row stride ldy) = x[m, k] (row stride ldx) · Wᵀ, or += when accumulate != 0.
+/// Splits the work over a small worker pool (LATENTLENS_THREADS caps it) when big enough.
+void ll_linear_packed(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                      float *y, size_t ldy, int accumulate);
+/// The same on the calling thread only.
+void ll_linear_packed_serial(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                             float *y, size_t ldy, int accumulate);
+/// 1 when the AVX-512 kernel is in use (else a portable loop: callers should prefer BLAS).
+int ll_small_gemm_vectorized(void);
+/// Threads the pool uses, the caller included.
+int ll_small_gemm_threads(void);
+
 /// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
 float ll_sum_fast(const float *x, size_t n);
 void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d);

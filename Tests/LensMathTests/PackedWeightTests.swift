@@ -1,0 +1,45 @@
+import Testing
+import LensMath
+
+/// The packed small-input kernel against the plain triple loop (accumulating in Double):
+/// every row remainder of the 8-row micro-kernel, output widths that are not a multiple of
+/// the 32-wide panels, row strides wider than the rows, `+=`, and both the pooled and the
+/// calling-thread-only paths (products big enough to be split over the pool's threads).
+@Test(arguments: [(1, 5, 3), (7, 33, 17), (8, 32, 64), (13, 100, 48), (30, 512, 256), (64, 257, 300), (129, 96, 40)])
+func packedWeightEqualsTripleLoop(_ shape: (Int, Int, Int)) {
+    let (m, n, k) = shape
+    var rng = SystemRandomNumberGenerator()
+    let ldx = k + 3, ldy = n + 5
+    let x = (0..<m * ldx).map { _ in Float.random(in: -1...1, using: &rng) }
+    let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
+    let y0 = (0..<m * ldy).map { _ in Float.random(in: -1...1, using: &rng) }
+    let packed = PackedWeight(w, outFeatures: n, inFeatures: k)
+    for accumulate in [false, true] {
+        for parallel in [true, false] {
+            var got = y0
+            got.withUnsafeMutableBufferPointer { packed.apply(x, rows: m, ldx: ldx, into: $0.baseAddress!, ldy: ldy, accumulate: accumulate, parallel: parallel) }
+            var worst: Float = 0
+            for i in 0..<m {
+                for j in 0..<ldy {
+                    let want: Float
+                    if j < n {
+                        var s = 0.0
+                        for p in 0..<k { s += Double(x[i * ldx + p]) * Double(w[j * k + p]) }
+                        want = Float(s) + (accumulate ? y0[i * ldy + j] : 0)
+                    } else {
+                        want = y0[i * ldy + j]   // past the outputs: untouched
+                    }
+                    worst = max(worst, abs(got[i * ldy + j] - want))
+                }
+            }
+            #expect(worst <= 1e-4 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) accumulate \(accumulate) parallel \(parallel): \(worst)")
+        }
+    }
+}
+
+@Test func packedWeightReportsItsShape() {
+    let w = [Float](repeating: 1, count: 40 * 3)
+    let p = PackedWeight(w, outFeatures: 40, inFeatures: 3)
+    #expect(p.byteCount == 64 * 3 * 4)   // two 32-wide panels, zero-padded
+    #expect(PackedWeight.threads >= 1)
+}
