@@ -112,15 +112,84 @@ static AVX512 void panels_512(const float *x, size_t ldx, size_t m, size_t k, co
         }
     }
 }
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* AVX2: 3 rows × 32 columns per pass (12 ymm accumulators + 4 for the panel row = all 16). */
+static inline __attribute__((always_inline)) AVX2
+void micro_256(const float *x, size_t ldx, const int R, size_t k, const float *panel,
+               float *y, size_t ldy, size_t cols, int accumulate) {
+    __m256 c[3][4];
+    for (int r = 0; r < R; r++) for (int q = 0; q < 4; q++) c[r][q] = _mm256_setzero_ps();
+    for (size_t kk = 0; kk < k; kk++) {
+        const float *b = panel + kk * PANEL;
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8), b2 = _mm256_load_ps(b + 16), b3 = _mm256_load_ps(b + 24);
+        for (int r = 0; r < R; r++) {
+            __m256 a = _mm256_broadcast_ss(x + r * ldx + kk);
+            c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+            c[r][2] = _mm256_fmadd_ps(a, b2, c[r][2]);
+            c[r][3] = _mm256_fmadd_ps(a, b3, c[r][3]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        float *yr = y + r * ldy;
+        if (cols == PANEL) {
+            for (int q = 0; q < 4; q++) {
+                __m256 v = c[r][q];
+                if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(yr + 8 * q));
+                _mm256_storeu_ps(yr + 8 * q, v);
+            }
+        } else {
+            float tmp[PANEL] __attribute__((aligned(32)));
+            for (int q = 0; q < 4; q++) _mm256_store_ps(tmp + 8 * q, c[r][q]);
+            for (size_t j = 0; j < cols; j++) yr[j] = accumulate ? yr[j] + tmp[j] : tmp[j];
+        }
+    }
+}
+
+static AVX2 void panels_256(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                            float *y, size_t ldy, int accumulate, size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; p++) {
+        const float *panel = packed + p * PANEL * k;
+        size_t cols = n - p * PANEL < PANEL ? n - p * PANEL : PANEL;
+        float *yp = y + p * PANEL;
+        size_t r = 0;
+        for (; r + 3 <= m; r += 3) micro_256(x + r * ldx, ldx, 3, k, panel, yp + r * ldy, ldy, cols, accumulate);
+        if (m - r == 2) micro_256(x + r * ldx, ldx, 2, k, panel, yp + r * ldy, ldy, cols, accumulate);
+        else if (m - r == 1) micro_256(x + r * ldx, ldx, 1, k, panel, yp + r * ldy, ldy, cols, accumulate);
+    }
+}
 #endif
 
 typedef void (*panels_fn)(const float *, size_t, size_t, size_t, const float *, size_t, float *, size_t, int, size_t, size_t);
 
-static panels_fn pick_kernel(void) {
+/* The kernel for a CPU level (ll_cpu_level: 3 AVX-512, 2 AVX2+FMA), or NULL if this build has
+   none for it; level 0 is the portable loop. */
+static panels_fn kernel_for(int level) {
 #if defined(__x86_64__) && defined(__clang__)
-    if (ll_cpu_level() >= 3) return panels_512;
+    if (level == 3) return panels_512;
+    if (level == 2) return panels_256;
 #endif
-    return panels_portable;
+    return level == 0 ? panels_portable : NULL;
+}
+
+int ll_small_gemm_level(void) {
+    int level = ll_cpu_level();
+    const char *env = getenv("LATENTLENS_SMALL_GEMM_LEVEL");   /* comparisons: cap the level */
+    if (env && atoi(env) >= 0 && atoi(env) < level) level = atoi(env);
+    for (; level > 0; level--) if (kernel_for(level)) return level;
+    return 0;
+}
+
+static panels_fn pick_kernel(void) { return kernel_for(ll_small_gemm_level()); }
+
+int ll_linear_packed_at_level(int level, const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                              float *y, size_t ldy, int accumulate) {
+    panels_fn f = kernel_for(level);
+    if (!f || level > ll_cpu_level()) return 0;
+    if (m && n) f(x, ldx, m, k, packed, n, y, ldy, accumulate, 0, (n + PANEL - 1) / PANEL);
+    return 1;
 }
 
 int ll_small_gemm_vectorized(void) { return pick_kernel() != panels_portable; }
@@ -209,6 +278,10 @@ static void pool_init(void) {
     }
 }
 
+static _Atomic int thread_limit = MAX_THREADS;
+
+void ll_small_gemm_limit_threads(int n) { atomic_store(&thread_limit, n < 1 ? 1 : n); }
+
 int ll_small_gemm_threads(void) {
     pthread_once(&pool.once, pool_init);
     return pool.threads;
@@ -221,7 +294,8 @@ void ll_linear_packed(const float *x, size_t ldx, size_t m, size_t k, const floa
     size_t panels = (n + PANEL - 1) / PANEL;
     /* Below ~2 MFLOP per extra thread the hand-off is not worth it. */
     size_t work = m * n * k;
-    int parts = pool.threads;
+    int limit = atomic_load_explicit(&thread_limit, memory_order_relaxed);
+    int parts = pool.threads < limit ? pool.threads : limit;
     while (parts > 1 && (work / (size_t)parts < (1u << 20) || (size_t)parts > panels)) parts--;
     if (parts == 1 || pthread_mutex_trylock(&pool.busy) != 0) {
         pool.kernel(x, ldx, m, k, packed, n, y, ldy, accumulate, 0, panels);

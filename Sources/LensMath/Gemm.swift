@@ -72,8 +72,12 @@ public func linear(
 
 /// OpenBLAS threading and identity.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for one call.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// Sets the number of threads OpenBLAS uses for one call (and caps the packed
+    /// small-input kernel's, so both follow one setting).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+        ll_small_gemm_limit_threads(Int32(max(1, n)))
+    }
     /// Threads OpenBLAS uses now.
     public static var threads: Int { Int(openblas_get_num_threads()) }
     /// Kernel family OpenBLAS picked for this CPU (e.g. "Zen", "Haswell").
@@ -138,8 +142,10 @@ public final class PackedWeight: @unchecked Sendable {
     private let storage: UnsafeMutableRawPointer
     private var packed: UnsafeMutablePointer<Float> { storage.assumingMemoryBound(to: Float.self) }
 
-    /// Whether the vectorised kernel runs on this CPU (else callers keep using BLAS).
+    /// Whether a vectorised kernel (AVX-512 or AVX2) runs on this CPU (else callers keep using BLAS).
     public static var available: Bool { ll_small_gemm_vectorized() != 0 }
+    /// The kernel in use: 3 AVX-512, 2 AVX2, 0 a portable loop.
+    public static var level: Int { Int(ll_small_gemm_level()) }
     /// Threads `apply` uses (the caller included).
     public static var threads: Int { Int(ll_small_gemm_threads()) }
 
@@ -158,6 +164,14 @@ public final class PackedWeight: @unchecked Sendable {
 
     /// `y[rows, outFeatures] = x[rows, inFeatures] · Wᵀ` (`accumulate`: `+=`). Row strides
     /// default to the widths.
+    /// `apply` on the calling thread with the kernel of one CPU level (3 AVX-512, 2 AVX2,
+    /// 0 portable); false when this CPU lacks it. Tests check every level the CPU has.
+    public func apply(level: Int, _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>,
+                      ldy: Int? = nil, accumulate: Bool = false) -> Bool {
+        ll_linear_packed_at_level(Int32(level), x, ldx ?? inFeatures, rows, inFeatures, packed, outFeatures, y, ldy ?? outFeatures,
+                                  accumulate ? 1 : 0) != 0
+    }
+
     @inline(__always)
     public func apply(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
                       accumulate: Bool = false, parallel: Bool = true) {

@@ -117,16 +117,17 @@ public final class EmbeddingNetwork: @unchecked Sendable {
     /// The same products packed for short inputs (≤ `packedRowLimit` tokens in a batch), run by
     /// LensMath's `PackedWeight` kernel instead of OpenBLAS: for a 30-token query OpenBLAS packs
     /// every weight on every call and reaches ~40% of the machine's peak; the packed kernel ~95%.
-    /// Built with the stacked projections on CPUs with AVX-512; nil otherwise.
+    /// Built with the stacked projections on CPUs with AVX-512 or AVX2; nil otherwise.
     struct PackedLayer { let qkv: PackedWeight, o: PackedWeight, gateUp: PackedWeight, down: PackedWeight }
     struct PackedLatent { let qk: PackedWeight?, vo: PackedWeight?, ff1: PackedWeight, ff2: PackedWeight }
     let packedLayers: [PackedLayer]?
     let packedLatent: PackedLatent?
-    /// Batches of at most this many tokens take the packed path (`LATENTLENS_PACKED_ROWS`
-    /// overrides it; 0 keeps every product on OpenBLAS, for comparisons).
+    /// Batches of at most this many tokens take the packed path: 128 with the AVX-512 kernel,
+    /// 48 with the AVX2 one (measured against OpenBLAS on the same shapes, docs/PERFORMANCE.md).
+    /// `LATENTLENS_PACKED_ROWS` overrides it; 0 keeps every product on OpenBLAS.
     public static let packedRowLimit: Int = {
         if let v = ProcessInfo.processInfo.environment["LATENTLENS_PACKED_ROWS"], let n = Int(v), n >= 0 { return n }
-        return 128
+        return PackedWeight.level >= 3 ? 128 : 48
     }()
 
     /// Whether short inputs run on pre-packed weights (see `packedLayers`).
@@ -138,7 +139,7 @@ public final class EmbeddingNetwork: @unchecked Sendable {
 
     /// `foldLatents`, `fuseProjections`: nil picks automatically; true/false force a form
     /// (tests compare them).
-    /// `packWeights`: nil packs when the projections are stacked and the CPU has AVX-512.
+    /// `packWeights`: nil packs when the projections are stacked and the CPU has AVX-512 or AVX2.
     public init(weights: ModelWeights, foldLatents: Bool? = nil, fuseProjections: Bool? = nil, packWeights: Bool? = nil) {
         self.weights = weights
         let dc = weights.config.decoder

@@ -173,7 +173,8 @@ public final class Trainer: @unchecked Sendable {
                 csv.write(Data(line.utf8))
                 progress(state, report, stage)
                 if state.globalStep % recipe.checkpointEvery == 0 { try saveCheckpoint() }
-                if recipe.evalEvery > 0 && state.globalStep % recipe.evalEvery == 0 { try evaluateDev() }
+                // (The last step of a stage is evaluated below, once.)
+                if recipe.evalEvery > 0 && state.globalStep % recipe.evalEvery == 0 && state.step < stage.steps { try evaluateDev() }
                 if shouldStop() {
                     try saveCheckpoint()
                     log("stopped at step \(state.globalStep); checkpoint saved, run the same command to resume")

@@ -49,6 +49,10 @@ struct Bench: ParsableCommand {
             print("model      \(model.name): \(c.family.rawValue), \(formatCount(c.parameterCount)) parameters, hidden \(c.decoder.hiddenSize), \(c.decoder.numHiddenLayers) layers, \(c.decoder.numAttentionHeads)/\(c.decoder.numKeyValueHeads) heads" + (c.latent.map { ", latent \($0.numLatents)×\($0.numCrossHeads)×\($0.crossDimHead)" + (model.network.latentFolded ? " (folded)" : "") } ?? ""))
             let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
             print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            if model.network.weightsPacked {
+                let kernel = [3: "AVX-512", 2: "AVX2"][PackedWeight.level] ?? "portable"
+                print("small      batches ≤ \(EmbeddingNetwork.packedRowLimit) tokens: packed weights, \(kernel) kernel, \(min(threads, PackedWeight.threads)) thread(s)")
+            }
             let d = c.decoder.hiddenSize
             let peakSquare = MachineLimits.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
             let peakModel = MachineLimits.sgemmGFLOPS(m: 2048, n: c.decoder.intermediateSize, k: d)

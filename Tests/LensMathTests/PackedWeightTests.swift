@@ -4,7 +4,8 @@ import LensMath
 /// The packed small-input kernel against the plain triple loop (accumulating in Double):
 /// every row remainder of the 8-row micro-kernel, output widths that are not a multiple of
 /// the 32-wide panels, row strides wider than the rows, `+=`, and both the pooled and the
-/// calling-thread-only paths (products big enough to be split over the pool's threads).
+/// calling-thread-only paths (products big enough to be split over the pool's threads), and
+/// each CPU level's kernel separately (AVX-512, AVX2, portable) where the CPU has it.
 @Test(arguments: [(1, 5, 3), (7, 33, 17), (8, 32, 64), (13, 100, 48), (30, 512, 256), (64, 257, 300), (129, 96, 40)])
 func packedWeightEqualsTripleLoop(_ shape: (Int, Int, Int)) {
     let (m, n, k) = shape
@@ -14,10 +15,22 @@ func packedWeightEqualsTripleLoop(_ shape: (Int, Int, Int)) {
     let w = (0..<n * k).map { _ in Float.random(in: -1...1, using: &rng) }
     let y0 = (0..<m * ldy).map { _ in Float.random(in: -1...1, using: &rng) }
     let packed = PackedWeight(w, outFeatures: n, inFeatures: k)
+    // Modes: the pool, the calling thread, and each CPU level's kernel this machine can run.
+    enum Mode { case pool, serial, level(Int) }
+    var levelsRun = 0
     for accumulate in [false, true] {
-        for parallel in [true, false] {
+        for mode in [Mode.pool, .serial, .level(3), .level(2), .level(0)] {
             var got = y0
-            got.withUnsafeMutableBufferPointer { packed.apply(x, rows: m, ldx: ldx, into: $0.baseAddress!, ldy: ldy, accumulate: accumulate, parallel: parallel) }
+            let ran = got.withUnsafeMutableBufferPointer { out -> Bool in
+                switch mode {
+                case .pool: packed.apply(x, rows: m, ldx: ldx, into: out.baseAddress!, ldy: ldy, accumulate: accumulate, parallel: true)
+                case .serial: packed.apply(x, rows: m, ldx: ldx, into: out.baseAddress!, ldy: ldy, accumulate: accumulate, parallel: false)
+                case .level(let l): return packed.apply(level: l, x, rows: m, ldx: ldx, into: out.baseAddress!, ldy: ldy, accumulate: accumulate)
+                }
+                return true
+            }
+            guard ran else { continue }
+            if case .level = mode { levelsRun += 1 }
             var worst: Float = 0
             for i in 0..<m {
                 for j in 0..<ldy {
@@ -32,9 +45,10 @@ func packedWeightEqualsTripleLoop(_ shape: (Int, Int, Int)) {
                     worst = max(worst, abs(got[i * ldy + j] - want))
                 }
             }
-            #expect(worst <= 1e-4 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) accumulate \(accumulate) parallel \(parallel): \(worst)")
+            #expect(worst <= 1e-4 * Float(k).squareRoot(), "m \(m) n \(n) k \(k) accumulate \(accumulate) \(mode): \(worst)")
         }
     }
+    #expect(levelsRun >= 2)   // the portable loop always, plus what the CPU has
 }
 
 @Test func packedWeightReportsItsShape() {

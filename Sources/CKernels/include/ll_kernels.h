@@ -69,10 +69,18 @@ void ll_linear_packed(const float *x, size_t ldx, size_t m, size_t k, const floa
 /// The same on the calling thread only.
 void ll_linear_packed_serial(const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
                              float *y, size_t ldy, int accumulate);
-/// 1 when the AVX-512 kernel is in use (else a portable loop: callers should prefer BLAS).
+/// The same with the kernel of one CPU level (3 AVX-512, 2 AVX2, 0 portable), on the calling
+/// thread; returns 0 (and does nothing) when this CPU or build lacks that level. For tests.
+int ll_linear_packed_at_level(int level, const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
+                              float *y, size_t ldy, int accumulate);
+/// 1 when a vectorised (AVX-512 or AVX2) kernel is in use (else a portable loop: callers should prefer BLAS).
 int ll_small_gemm_vectorized(void);
+/// The kernel level in use: 3 AVX-512, 2 AVX2, 0 portable (LATENTLENS_SMALL_GEMM_LEVEL caps it).
+int ll_small_gemm_level(void);
 /// Threads the pool uses, the caller included.
 int ll_small_gemm_threads(void);
+/// Caps the threads one product may use (BLAS.setThreads sets it with OpenBLAS's).
+void ll_small_gemm_limit_threads(int n);
 
 /// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
 float ll_sum_fast(const float *x, size_t n);
