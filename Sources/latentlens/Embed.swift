@@ -73,12 +73,15 @@ struct Embed: ParsableCommand {
     @Argument(help: "Texts to embed ('-' reads lines from stdin).")
     var texts: [String] = []
 
-    func validate() throws {
+    /// Checked in `run`, not `validate`: ArgumentParser validates before it reports an unknown
+    /// option, so `embed --bogus` would otherwise say "give TEXT arguments".
+    func checkInputs() throws {
         if input == nil && texts.isEmpty { throw ValidationError("give TEXT arguments, '-' or --input FILE.jsonl") }
         if input != nil && !texts.isEmpty { throw ValidationError("give TEXT arguments or --input, not both") }
     }
 
     func run() throws {
+        try checkInputs()
         try runReportingErrors {
             let items = try gatherInputs()
             guard !items.isEmpty else { throw CLIError("no valid input texts") }

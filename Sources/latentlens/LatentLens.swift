@@ -26,11 +26,17 @@ struct LatentLens: ParsableCommand {
     static func main() {
         BLAS.reexecWithBetterCoreTypeIfNeeded()
         var code = ExitCode.success.rawValue
+        var parsed: ParsableCommand.Type = Self.self   // whose usage an error message shows
         do {
             var command = try parseAsRoot(nil)
+            parsed = type(of: command)
             try command.run()
         } catch {
-            let text = fullMessage(for: error)
+            var text = fullMessage(for: error)
+            if let v = error as? ValidationError, parsed != Self.self {
+                // Thrown by a subcommand's run(): show that subcommand's usage, not the root's.
+                text = "Error: \(v.message)\nUsage: " + usageString(for: parsed) + "\n  See 'latentlens \(parsed._commandName) --help' for more information."
+            }
             code = exitCode(for: error).rawValue
             if !text.isEmpty {
                 if code == 0 { print(text) } else { FileHandle.standardError.write(Data((text + "\n").utf8)) }

@@ -52,6 +52,11 @@ check "tokenize: literal </s> becomes id 2" "python3 -c 'import json; o=json.loa
 "$BIN" embed --model $FIX/tiny-nvembed-f32 --max-length 0 "x" >$T/out 2>$T/err; rc=$?
 check "bad option value: non-zero exit with a message" "[[ $rc != 0 ]] && grep -q 'max-length' $T/err"
 
+"$BIN" embed --bogus >$T/out 2>$T/err; rc=$?
+check "unknown option named as such, even with no texts" "[[ $rc != 0 ]] && grep -q \"Unknown option '--bogus'\" $T/err"
+"$BIN" embed >$T/out 2>$T/err; rc=$?
+check "no texts: what to give, and the subcommand's usage" "[[ $rc != 0 ]] && grep -q 'give TEXT arguments' $T/err && grep -q 'latentlens embed --help' $T/err"
+
 dd if=/dev/urandom of=$T/junk bs=1k count=4 2>/dev/null
 mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $T/corrupt/ && head -c 50000 $FIX/tiny-nvembed-bf16/model.safetensors >$T/corrupt/model.safetensors
 "$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
