@@ -174,15 +174,29 @@ static panels_fn kernel_for(int level) {
     return level == 0 ? panels_portable : NULL;
 }
 
-int ll_small_gemm_level(void) {
+/* Chosen once per process: CPU level, capped by LATENTLENS_SMALL_GEMM_LEVEL (comparisons). */
+static pthread_once_t level_once = PTHREAD_ONCE_INIT;
+static int chosen_level;
+static panels_fn chosen_kernel;
+
+static void choose_level(void) {
     int level = ll_cpu_level();
-    const char *env = getenv("LATENTLENS_SMALL_GEMM_LEVEL");   /* comparisons: cap the level */
+    const char *env = getenv("LATENTLENS_SMALL_GEMM_LEVEL");
     if (env && atoi(env) >= 0 && atoi(env) < level) level = atoi(env);
-    for (; level > 0; level--) if (kernel_for(level)) return level;
-    return 0;
+    while (level > 0 && !kernel_for(level)) level--;
+    chosen_level = level;
+    chosen_kernel = kernel_for(level);
 }
 
-static panels_fn pick_kernel(void) { return kernel_for(ll_small_gemm_level()); }
+int ll_small_gemm_level(void) {
+    pthread_once(&level_once, choose_level);
+    return chosen_level;
+}
+
+static panels_fn pick_kernel(void) {
+    pthread_once(&level_once, choose_level);
+    return chosen_kernel;
+}
 
 int ll_linear_packed_at_level(int level, const float *x, size_t ldx, size_t m, size_t k, const float *packed, size_t n,
                               float *y, size_t ldy, int accumulate) {
@@ -207,7 +221,6 @@ static struct {
     pthread_once_t once;
     pthread_mutex_t busy;          /* one caller at a time; others run single-threaded */
     int threads;                   /* including the caller */
-    panels_fn kernel;
     job_t job;
     _Atomic uint32_t generation;   /* bumped per job; workers wait for a change */
     _Atomic int remaining;         /* workers still running the current job */
@@ -216,7 +229,7 @@ static struct {
 
 static void run_part(const job_t *j, int part) {
     size_t p0 = j->panels * (size_t)part / (size_t)j->parts, p1 = j->panels * (size_t)(part + 1) / (size_t)j->parts;
-    if (p0 < p1) pool.kernel(j->x, j->ldx, j->m, j->k, j->packed, j->n, j->y, j->ldy, j->accumulate, p0, p1);
+    if (p0 < p1) pick_kernel()(j->x, j->ldx, j->m, j->k, j->packed, j->n, j->y, j->ldy, j->accumulate, p0, p1);
 }
 
 static inline void cpu_relax(void) {
@@ -270,7 +283,6 @@ static void pool_init(void) {
     const char *env = getenv("LATENTLENS_THREADS");
     if (env && atoi(env) > 0) cpus = atoi(env);
     pool.threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
-    pool.kernel = pick_kernel();
     for (int t = 1; t < pool.threads; t++) {
         pthread_t th;   /* default attributes: a small stack can be refused (other libraries' TLS) */
         if (pthread_create(&th, NULL, worker_main, (void *)(intptr_t)t) != 0) { pool.threads = t; break; }
@@ -298,7 +310,7 @@ void ll_linear_packed(const float *x, size_t ldx, size_t m, size_t k, const floa
     int parts = pool.threads < limit ? pool.threads : limit;
     while (parts > 1 && (work / (size_t)parts < (1u << 20) || (size_t)parts > panels)) parts--;
     if (parts == 1 || pthread_mutex_trylock(&pool.busy) != 0) {
-        pool.kernel(x, ldx, m, k, packed, n, y, ldy, accumulate, 0, panels);
+        pick_kernel()(x, ldx, m, k, packed, n, y, ldy, accumulate, 0, panels);
         return;
     }
     pool.job = (job_t){ x, ldx, m, k, packed, n, y, ldy, accumulate, panels, parts };

@@ -254,6 +254,16 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         // Short inputs: products against the pre-packed weights (the naive backend stays naive).
         let packed = backend == .blas && T <= Self.packedRowLimit ? packedLayers : nil
         let packedL = packed != nil ? packedLatent : nil
+        /// y = x · Wᵀ (`accumulate`: +=) on the packed copy when there is one, else through
+        /// `linear` (the weight is only read then: a streamed tensor is not converted for nothing).
+        func project(_ x: UnsafePointer<Float>, _ p: PackedWeight?, _ w: @autoclosure () -> UnsafePointer<Float>,
+                     inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+            if let p {
+                p.apply(x, rows: T, into: y, accumulate: accumulate)
+            } else {
+                linear(x, rows: T, inFeatures: inFeatures, weight: w(), outFeatures: outFeatures, into: y, beta: accumulate ? 1 : 0, backend: backend)
+            }
+        }
 
         // 1. Embedding lookup.
         for t in 0..<T { weights.embedTokens.copyRow(Int(batch.ids[t]), into: h + t * d) }
@@ -262,10 +272,8 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         for (li, layer) in weights.layers.enumerated() {
             // 2. x = RMSNorm(h); q, k, v projections.
             Kernels.rmsNorm(h, weight: layer.inputNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
-            if let p = packed?[li] {
-                p.qkv.apply(x, rows: T, into: qp)
-            } else if let fq = fusedQKV {
-                linear(x, rows: T, inFeatures: d, weight: fq[li].pointer, outFeatures: qs, into: qp, backend: backend)
+            if let fq = fusedQKV {
+                project(x, packed?[li].qkv, fq[li].pointer, inFeatures: d, outFeatures: qs, into: qp)
             } else {
                 linear(x, rows: T, inFeatures: d, weight: layer.wq.floats(wsc), outFeatures: qd, into: qp, backend: backend)
                 linear(x, rows: T, inFeatures: d, weight: layer.wk.floats(wsc), outFeatures: kvd, into: kp, backend: backend)
@@ -300,30 +308,18 @@ public final class EmbeddingNetwork: @unchecked Sendable {
                 }
             }
             // 5. h += attn · W_oᵀ (residual).
-            if let p = packed?[li] {
-                p.o.apply(attn, rows: T, into: h, accumulate: true)
-            } else {
-                linear(attn, rows: T, inFeatures: qd, weight: layer.wo.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
-            }
+            project(attn, packed?[li].o, layer.wo.floats(wsc), inFeatures: qd, outFeatures: d, into: h, accumulate: true)
             // 6. h += W_down · (silu(W_gate x) ⊙ W_up x), x = RMSNorm(h).
             Kernels.rmsNorm(h, weight: layer.postNorm.floats(wsc), into: x, rows: T, width: d, eps: dc.rmsNormEps)
             if let fg = fusedGateUp {
-                if let p = packed?[li] {
-                    p.gateUp.apply(x, rows: T, into: up)
-                } else {
-                    linear(x, rows: T, inFeatures: d, weight: fg[li].pointer, outFeatures: 2 * f, into: up, backend: backend)
-                }
+                project(x, packed?[li].gateUp, fg[li].pointer, inFeatures: d, outFeatures: 2 * f, into: up)
                 for t in 0..<T { Kernels.siluMul(gate: up + t * 2 * f, up: up + t * 2 * f + f, into: gate + t * f, count: f) }
             } else {
                 linear(x, rows: T, inFeatures: d, weight: layer.wGate.floats(wsc), outFeatures: f, into: gate, backend: backend)
                 linear(x, rows: T, inFeatures: d, weight: layer.wUp.floats(wsc), outFeatures: f, into: up, backend: backend)
                 Kernels.siluMul(gate: gate, up: up, into: gate, count: T * f)
             }
-            if let p = packed?[li] {
-                p.down.apply(gate, rows: T, into: h, accumulate: true)
-            } else {
-                linear(gate, rows: T, inFeatures: f, weight: layer.wDown.floats(wsc), outFeatures: d, into: h, beta: 1, backend: backend)
-            }
+            project(gate, packed?[li].down, layer.wDown.floats(wsc), inFeatures: f, outFeatures: d, into: h, accumulate: true)
         }
         // 7. Final RMSNorm.
         Kernels.rmsNorm(h, weight: weights.finalNorm.floats(wsc), into: last, rows: T, width: d, eps: dc.rmsNormEps)
@@ -344,19 +340,11 @@ public final class EmbeddingNetwork: @unchecked Sendable {
             // output projection in one product whose contraction also sums over heads.
             let hn = H * nLat
             let s = probs
-            if let p = packedL?.qk {
-                p.apply(lx, rows: T, into: s)
-            } else {
-                linear(lx, rows: T, inFeatures: d, weight: M.pointer, outFeatures: hn, into: s, backend: backend)
-            }
+            project(lx, packedL?.qk, M.pointer, inFeatures: d, outFeatures: hn, into: s)
             for head in 0..<H {
                 Kernels.softmaxRows(s + head * nLat, rows: T, width: nLat, stride: hn, scale: lscale)
             }
-            if let p = packedL?.vo {
-                p.apply(s, rows: T, into: ly, accumulate: true)
-            } else {
-                linear(s, rows: T, inFeatures: hn, weight: N.pointer, outFeatures: d, into: ly, beta: 1, backend: backend)
-            }
+            project(s, packedL?.vo, N.pointer, inFeatures: hn, outFeatures: d, into: ly, accumulate: true)
             if keepLatentProbabilities {
                 // Reorder [T, H, nLat] → [H, T, nLat], the layout traces use.
                 let tmp = ws.lo.reserve(T * hn)
@@ -383,18 +371,10 @@ public final class EmbeddingNetwork: @unchecked Sendable {
         }
         // y = y + W2 · GEGLU(W1 · LN_ff(y) + b1) + b2
         Kernels.layerNorm(ly, weight: lw.ffNormW.floats(wsc), bias: lw.ffNormB.floats(bsc), into: lx, rows: T, width: d, eps: 1e-5)
-        if let p = packedL?.ff1 {
-            p.apply(lx, rows: T, into: u)
-        } else {
-            linear(lx, rows: T, inFeatures: d, weight: lw.ff1W.floats(wsc), outFeatures: 2 * ff, into: u, backend: backend)
-        }
+        project(lx, packedL?.ff1, lw.ff1W.floats(wsc), inFeatures: d, outFeatures: 2 * ff, into: u)
         Kernels.addRowBias(u, bias: lw.ff1B.floats(wsc), rows: T, width: 2 * ff)
         Kernels.geglu(u, into: gg, rows: T, half: ff)
-        if let p = packedL?.ff2 {
-            p.apply(gg, rows: T, into: ly, accumulate: true)
-        } else {
-            linear(gg, rows: T, inFeatures: ff, weight: lw.ff2W.floats(wsc), outFeatures: d, into: ly, beta: 1, backend: backend)
-        }
+        project(gg, packedL?.ff2, lw.ff2W.floats(wsc), inFeatures: ff, outFeatures: d, into: ly, accumulate: true)
         Kernels.addRowBias(ly, bias: lw.ff2B.floats(wsc), rows: T, width: d)
         return ForwardResult(hidden: last, latentHidden: ly, latentProbabilities: keepLatentProbabilities ? probs : nil, tokens: T)
     }
