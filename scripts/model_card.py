@@ -63,7 +63,8 @@ w("Recipe `Models/recipes/nvembed-mini.json` (docs/TRAINING.md explains each cho
 for s in stages:
     w(f"- **{s['name']}**: {s['steps']} steps, batch {s['batch_size']}, {s['hard_negatives']} mined hard negative(s) per query, "
       f"in-batch negatives {'on' if s.get('in_batch_negatives', True) else 'off'}, retrieval fraction {s.get('retrieval_fraction', 1)}, "
-      f"peak LR {s['learning_rate']:g} (warm-up {s['warmup_steps']}, cosine to 10%)")
+      f"peak LR {s['learning_rate']:g} (warm-up {s['warmup_steps']}, cosine to 10%)"
+      + (", AdamW moments reset at its start (a warm restart)" if s.get("reset_optimizer") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "
   f"positive-aware margin {recipe['positive_aware_margin']}, AdamW (0.9, 0.98), weight decay {recipe['weight_decay']}, clip {recipe['grad_clip']}, seed {recipe['seed']}")
 lex = recipe.get("lexical_teacher_weight", 0)
@@ -79,6 +80,12 @@ if summ:
       f"({tok_s:,.0f} tokens/s) on the 2-core machine (data loading and dev evaluations not included).\n")
 w("Regenerate (from a clean clone, a few hours on 2 cores): `scripts/train-default-model.sh`. The run is "
   "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones.\n")
+if summ.get("started_from"):
+    st, _, src = summ["started_from"].partition(" from ")
+    w(f"This model's run began at **{st}** from `{src}`, the f32 model the stages before it exported in an earlier run "
+      f"of the same recipe (`latentlens train --start-stage {st} --from …`); their steps, tokens and time are counted above. "
+      f"{st} resets the optimizer, so it depends on the earlier stages only through those weights, and a run started "
+      "this way ends bit-identical to one that trains every stage itself (tested at small scale).\n")
 if dev:
     w("## Learning curve (dev nDCG@10, subsampled dev sets)\n")
     sets = sorted({r["set"] for r in dev})
@@ -130,11 +137,11 @@ if test:
         by = {}
         for r in dev:
             by.setdefault(int(r["global_step"]), {})[(r["set"], r["pooling"])] = float(r["ndcg@10"])
-        end1 = stages[0]["steps"]
+        end1 = sum(s_["steps"] for s_ in stages[:-1])
         last = max(by)
         if end1 in by and last != end1:
             deltas = [by[last][(s_, "latent")] - by[end1][(s_, "latent")] for s_ in {k[0] for k in by[last]}]
-            w(f"- Stage 2 (classification/similarity blended in, in-batch negatives off) changed dev retrieval "
+            w(f"- The last stage, {stages[-1]['name']} (classification/similarity blended in, in-batch negatives off), changed dev retrieval "
               f"nDCG@10 of latent pooling by {min(deltas):+.3f} to {max(deltas):+.3f}"
               + (": as in the paper, it trades retrieval for the non-retrieval tasks." if min(deltas) < -0.01 else
                  ": kept short and gentle (docs/TRAINING.md), it costs retrieval little."))

@@ -86,14 +86,56 @@ public final class BM25: @unchecked Sendable {
         return total
     }
 
-    /// Top-k documents (index, score), best first; ties broken by index.
+    /// A reusable score accumulator for `search(_:k:scratch:)`: one per thread, sized to the
+    /// collection, so a query costs its postings and nothing per document.
+    public final class Scratch {
+        fileprivate var acc: [Double]
+        fileprivate var touched: [Int32] = []
+        public init(documents: Int) { acc = [Double](repeating: 0, count: documents) }
+    }
+
+    /// Top-k documents (index, score), best first; ties broken by index. Documents that share
+    /// no word with the query are not returned.
     public func search(_ query: String, k: Int) -> [(index: Int, score: Double)] {
-        var scores: [Int32: Double] = [:]
-        for (idf, list) in prepare(query).terms {
-            for (doc, tf) in list { scores[doc, default: 0] += termScore(idf: idf, tf: tf, doc: doc) }
+        search(prepare(query), k: k, scratch: Scratch(documents: docLength.count))
+    }
+
+    /// `search(_:k:)` for a prepared query, accumulating in `scratch` (left zeroed).
+    public func search(_ query: Query, k: Int, scratch: Scratch) -> [(index: Int, score: Double)] {
+        precondition(scratch.acc.count == docLength.count, "scratch sized for another collection")
+        guard k > 0 else { return [] }
+        for (idf, list) in query.terms {
+            for (doc, tf) in list {
+                let d = Int(doc)
+                if scratch.acc[d] == 0 { scratch.touched.append(doc) }
+                scratch.acc[d] += termScore(idf: idf, tf: tf, doc: doc)   // > 0: idf > 0, tf ≥ 1
+            }
         }
-        return scores.map { (Int($0.key), $0.value) }
-            .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-            .prefix(k).map { (index: $0.0, score: $0.1) }
+        // Bounded selection: a min-heap of the k best (worst at the root), then one sort.
+        func better(_ a: (Int, Double), _ b: (Int, Double)) -> Bool { a.1 != b.1 ? a.1 > b.1 : a.0 < b.0 }
+        var heap: [(Int, Double)] = []
+        heap.reserveCapacity(min(k, scratch.touched.count))
+        for doc in scratch.touched {
+            let item = (Int(doc), scratch.acc[Int(doc)])
+            scratch.acc[Int(doc)] = 0
+            if heap.count < k {
+                heap.append(item)
+                var i = heap.count - 1
+                while i > 0 { let p = (i - 1) / 2; if better(heap[p], heap[i]) { heap.swapAt(p, i); i = p } else { break } }
+            } else if better(item, heap[0]) {
+                heap[0] = item
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var w = i
+                    if l < heap.count && better(heap[w], heap[l]) { w = l }
+                    if r < heap.count && better(heap[w], heap[r]) { w = r }
+                    if w == i { break }
+                    heap.swapAt(i, w); i = w
+                }
+            }
+        }
+        scratch.touched.removeAll(keepingCapacity: true)
+        return heap.sorted(by: better).map { (index: $0.0, score: $0.1) }
     }
 }

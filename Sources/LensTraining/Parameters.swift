@@ -55,6 +55,9 @@ public final class ParameterSet: @unchecked Sendable {
 
     public func zeroGrad() { for p in all { p.grad.zero() } }
 
+    /// Zeroes the AdamW moments (a stage with `reset_optimizer`).
+    public func zeroMoments() { for p in all { p.m.zero(); p.v.zero() } }
+
     /// Global L2 norm of all gradients.
     public func gradNorm() -> Float {
         var s = 0.0

@@ -50,9 +50,17 @@ public struct Recipe: Codable, Sendable {
         public var retrievalFraction = 1.0
         /// Retrieval task → sampling weight (absent: weight ∝ √pairs).
         public var tasks: [String: Double]? = nil
+        /// Start this stage with zeroed AdamW moments and bias correction restarted (a warm
+        /// restart). Such a stage depends on the stages before it only through the weights,
+        /// so a run can also start here from their exported f32 model (`--start-stage`).
+        public var resetOptimizer = false
+        /// How many of `hard_negatives` come from BM25-mined candidates (the rest from the
+        /// teacher's), positive-aware filtered by the teacher like the others.
+        public var lexicalNegatives = 0
         enum CodingKeys: String, CodingKey {
             case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
             case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
+            case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -67,6 +75,25 @@ public struct Recipe: Codable, Sendable {
             warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
             retrievalFraction = try c.decodeIfPresent(Double.self, forKey: .retrievalFraction) ?? d.retrievalFraction
             tasks = try c.decodeIfPresent([String: Double].self, forKey: .tasks)
+            resetOptimizer = try c.decodeIfPresent(Bool.self, forKey: .resetOptimizer) ?? d.resetOptimizer
+            lexicalNegatives = try c.decodeIfPresent(Int.self, forKey: .lexicalNegatives) ?? d.lexicalNegatives
+        }
+        /// The encoding is the recipe's identity (checkpoints store its hash): a key added
+        /// later is written only when it differs from its default, so runs started before it
+        /// existed still resume.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(steps, forKey: .steps)
+            try c.encode(batchSize, forKey: .batchSize)
+            try c.encode(hardNegatives, forKey: .hardNegatives)
+            try c.encode(inBatchNegatives, forKey: .inBatchNegatives)
+            try c.encode(learningRate, forKey: .learningRate)
+            try c.encode(warmupSteps, forKey: .warmupSteps)
+            try c.encode(retrievalFraction, forKey: .retrievalFraction)
+            try c.encodeIfPresent(tasks, forKey: .tasks)
+            try c.encode(resetOptimizer, forKey: .resetOptimizer)
+            if lexicalNegatives != 0 { try c.encode(lexicalNegatives, forKey: .lexicalNegatives) }
         }
     }
 
@@ -163,13 +190,30 @@ public struct Recipe: Codable, Sendable {
         guard !stages.isEmpty else { throw TrainingError.badRecipe("no stages") }
         guard !poolings.isEmpty else { throw TrainingError.badRecipe("poolings is empty") }
         guard lexicalTeacherWeight >= 0, lexicalTeacherWeight.isFinite else { throw TrainingError.badRecipe("lexical_teacher_weight must be ≥ 0") }
+        guard Set(stages.map(\.name)).count == stages.count else { throw TrainingError.badRecipe("stage names must be unique") }
         for s in stages {
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
+            guard (0...s.hardNegatives).contains(s.lexicalNegatives) else {
+                throw TrainingError.badRecipe("stage \(s.name): lexical_negatives must be in 0...hard_negatives")
+            }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {
             throw TrainingError.badRecipe("model: heads must divide hidden_size and kv_heads must divide heads")
         }
+    }
+
+    /// The index of stage `name` when a run can start there from an earlier export: a stage
+    /// after the first that resets the optimizer (otherwise it would need AdamW moments an
+    /// export does not hold).
+    public func startableStage(_ name: String) throws -> Int {
+        guard let k = stages.firstIndex(where: { $0.name == name }), k > 0 else {
+            throw TrainingError.badRecipe("--start-stage: no stage after the first is named \(name) (stages: \(stages.map(\.name).joined(separator: ", ")))")
+        }
+        guard stages[k].resetOptimizer else {
+            throw TrainingError.badRecipe("--start-stage \(name): the stage must set reset_optimizer (otherwise it needs the AdamW moments the export does not hold)")
+        }
+        return k
     }
 
     /// The NV-Embed config this recipe trains.

@@ -13,6 +13,8 @@ public struct TrainState: Codable, Sendable {
     public var tokensSeen = 0
     public var elapsedSeconds = 0.0
     public var recipeHash = ""
+    /// "STAGE from DIR" when the run began at a later stage from an earlier export (`start(atStage:from:)`).
+    public var startedFrom: String?
 }
 
 /// One training step's numbers.
@@ -61,7 +63,8 @@ public final class Trainer: @unchecked Sendable {
             throw TrainingError.badRecipe("vocab_size \(config.decoder.vocabSize) < tokenizer's \(tokenizer.vocabularySize)")
         }
         data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve),
-                                lexicalTeacher: recipe.teacher != nil && recipe.lexicalTeacherWeight > 0, tokenizer: tokenizer, log: log)
+                                lexicalTeacher: (recipe.teacher != nil && recipe.lexicalTeacherWeight > 0) || recipe.stages.contains { $0.lexicalNegatives > 0 },
+                                tokenizer: tokenizer, log: log)
         params = ParameterSet(config: config)
         net = TrainableNetwork(params: params)
         optimizer = AdamW(beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.epsilon, weightDecay: recipe.weightDecay, clip: recipe.gradClip)
@@ -162,6 +165,8 @@ public final class Trainer: @unchecked Sendable {
         defer { csv.closeFile() }
         while state.stage < recipe.stages.count {
             let stage = recipe.stages[state.stage]
+            if stage.resetOptimizer && state.step == 0 { params.zeroMoments() }
+            if stage.lexicalNegatives > 0 && data.lexicalCandidates == nil { data.mineLexicalCandidates(top: recipe.mineTop, log: log) }
             while state.step < stage.steps {
                 let report = trainStep(stage: stage, stageIndex: state.stage, step: state.step)
                 state.step += 1
@@ -216,10 +221,57 @@ public final class Trainer: @unchecked Sendable {
                                      into: p == .latent ? dLatent.pointer : dHidden.pointer)
         }
         net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: config.latent != nil ? dLatent.pointer : nil)
-        report.gradNorm = optimizer.step(params, lr: report.learningRate, step: state.globalStep + 1)
+        report.gradNorm = optimizer.step(params, lr: report.learningRate, step: adamStep(stageIndex: stageIndex, step: step))
         report.tokens = T
         report.seconds = monotonicSeconds() - t0
         return report
+    }
+
+    /// AdamW's step count (from 1) for bias correction: steps since the run began, or since
+    /// the start of the latest stage at or before this one that resets the optimizer.
+    func adamStep(stageIndex: Int, step: Int) -> Int {
+        let since = recipe.stages[...stageIndex].lastIndex { $0.resetOptimizer } ?? 0
+        return recipe.stages[since..<stageIndex].reduce(0) { $0 + $1.steps } + step + 1
+    }
+
+    /// Starts a fresh run at stage `name` from the model the stages before it exported
+    /// (`DIR/after-<previous stage>/`, f32), instead of training those stages again. Only a
+    /// stage with `reset_optimizer` can be started this way: it needs nothing from the
+    /// earlier stages but their weights, so the run continues exactly as an uninterrupted one
+    /// would (tested). Steps, tokens and seconds carry over from the export's
+    /// training_summary.json. When `output` already holds this run's checkpoint, that is resumed instead.
+    public func start(atStage name: String, from folder: String) throws {
+        if state.globalStep > 0 {   // resumed from this run's own checkpoint: it already holds all of this
+            log("\(output) has a checkpoint of this run (step \(state.globalStep)); resuming it, --start-stage not needed")
+            return
+        }
+        let k = try recipe.startableStage(name)
+        let model: EmbeddingModel
+        do { model = try EmbeddingModel(folder: folder) } catch { throw TrainingError.io("\(folder): \(error)") }
+        guard model.config.decoder == config.decoder, model.config.latent == config.latent else {
+            throw TrainingError.badCheckpoint("\(folder): its config is not this recipe's model")
+        }
+        if model.network.weights.embedTokens.sourceType != .f32 {
+            log("warning: \(folder) holds \(model.network.weights.embedTokens.sourceType) weights; the run will not match an uninterrupted one bit for bit")
+        }
+        try params.load(from: model.network.weights)
+        params.zeroMoments()
+        struct Summary: Decodable { var steps: Int; var tokens_seen: Int; var train_seconds: Double }
+        guard let d = FileManager.default.contents(atPath: folder + "/training_summary.json"),
+              let summary = try? JSONDecoder().decode(Summary.self, from: d) else {
+            throw TrainingError.badCheckpoint("\(folder)/training_summary.json is missing or unreadable")
+        }
+        let before = recipe.stages[..<k].reduce(0) { $0 + $1.steps }
+        guard summary.steps == before else {
+            throw TrainingError.badCheckpoint("\(folder) was exported after \(summary.steps) steps; the stages before \(name) take \(before)")
+        }
+        state.stage = k
+        state.step = 0
+        state.globalStep = before
+        state.tokensSeen = summary.tokens_seen
+        state.elapsedSeconds = summary.train_seconds
+        state.startedFrom = "\(name) from \(folder)"
+        log("starting at stage \(name) (step \(before)) from \(folder)")
     }
 
     // MARK: - batches
@@ -277,6 +329,20 @@ public final class Trainer: @unchecked Sendable {
                     for (c, s) in zip(cand.docs, cand.scores) where s < recipe.positiveAwareMargin * cand.posScore {
                         pool2.append(Int(c))
                         if pool2.count >= recipe.mineTop { break }
+                    }
+                }
+                // Lexical negatives first: BM25's top passages the teacher does not rate near the
+                // positive (the same positive-aware rule; without a teacher, no filter).
+                if stage.lexicalNegatives > 0, let lex = data.lexicalCandidates?[pi] {
+                    let posScore = data.candidates?[pi].posScore
+                    var lexPool = lex.map(Int.init).filter { c in
+                        guard let p = posScore, let s = data.teacherScore(pair: pi, doc: c) else { return true }
+                        return s < recipe.positiveAwareMargin * p
+                    }
+                    while negDocs.count < stage.lexicalNegatives && !lexPool.isEmpty {
+                        let c = lexPool.remove(at: Int(rng.next() % UInt64(lexPool.count)))
+                        negDocs.append(c)
+                        pool2.removeAll { $0 == c }
                     }
                 }
                 while negDocs.count < stage.hardNegatives {
@@ -458,6 +524,7 @@ public final class Trainer: @unchecked Sendable {
         w.member("tokens_seen", state.tokensSeen)
         w.member("train_seconds", state.elapsedSeconds)
         w.member("parameters", params.count)
+        if let from = state.startedFrom { w.member("started_from", from) }
         w.endObject()
         try w.text.write(toFile: output + "/training_summary.json", atomically: true, encoding: .utf8)
         log("exported \(output): \(params.count) parameters, \(state.tokensSeen) tokens in \(Int(state.elapsedSeconds)) s")

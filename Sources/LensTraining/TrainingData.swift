@@ -47,6 +47,10 @@ public final class TrainingData: @unchecked Sendable {
     private lazy var instructionLengths = InstructionLengths(tokenizer: tokenizer)
     private let lock = NSLock()
 
+    /// BM25-mined candidates per retrieval pair, best first, the pair's own passage left out
+    /// (`mineLexicalCandidates`); used by stages with `lexical_negatives`.
+    public private(set) var lexicalCandidates: [[Int32]]? = nil
+
     public init(folder: String, teacher: String?, lexicalTeacher: Bool = false, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
         self.tokenizer = tokenizer
         func lines(_ path: String) throws -> [String] {
@@ -159,6 +163,31 @@ public final class TrainingData: @unchecked Sendable {
         let s = docs.map { q.isEmpty ? 0 : lexical.score(q, document: $0) }
         let top = s.max() ?? 0
         return s.map { top > 0 ? Float($0 / top) : 0 }
+    }
+
+    /// Mines the `top` best BM25 passages for every pair's query over all training passages
+    /// (both cores, one score accumulator per worker). Needs the BM25 index (`lexicalTeacher`).
+    public func mineLexicalCandidates(top: Int, log: (String) -> Void) {
+        guard let lexical, top > 0 else { return }
+        let t0 = Date()
+        let n = pairs.count, stride = top
+        let out = UnsafeMutableBufferPointer<Int32>.allocate(capacity: n * stride)
+        out.initialize(repeating: -1)
+        defer { out.deallocate() }
+        let chunks = max(1, min(n, 64))
+        nonisolated(unsafe) let base = out.baseAddress!
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let scratch = BM25.Scratch(documents: lexical.documentCount)
+            for i in (c * n / chunks)..<((c + 1) * n / chunks) {
+                var j = 0
+                for hit in lexical.search(lexical.prepare(pairs[i].query), k: top + 1, scratch: scratch) where hit.index != pairs[i].doc && j < top {
+                    base[i * stride + j] = Int32(hit.index)
+                    j += 1
+                }
+            }
+        }
+        lexicalCandidates = (0..<n).map { i in Array(out[(i * stride)..<((i + 1) * stride)].prefix { $0 >= 0 }) }
+        log(String(format: "teacher: BM25-mined %d candidates for %d queries (%.1f s)", top, n, Date().timeIntervalSince(t0)))
     }
 
     /// Teacher cosine between pair `pair`'s query and passage `doc`.

@@ -36,6 +36,12 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Evaluate the dev sets at the latest checkpoint and stop.")
     var evalOnly = false
 
+    @Option(name: .long, help: ArgumentHelp("Start a fresh run at this stage (one with reset_optimizer) from --from instead of training the stages before it.", valueName: "STAGE"))
+    var startStage: String?
+
+    @Option(name: .customLong("from"), help: ArgumentHelp("With --start-stage: the f32 model the earlier stages exported (e.g. RUN/after-stage1).", valueName: "DIR"))
+    var fromModel: String?
+
     @Option(name: .long, help: "dtype of the exported model.safetensors: f32, f16 or bf16 (training state is always f32).")
     var exportDtype: String = "f32"
 
@@ -47,9 +53,18 @@ struct Train: ParsableCommand {
             let r = try Recipe.load(path: recipePath)
             let root = ModelLocator.findInRepo("Package.swift").map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
             let tok = tokenizer ?? (ModelLocator.findInRepo("Models/mistral-tokenizer/tokenizer.model") ?? "Models/mistral-tokenizer/tokenizer.model")
+            // Checked before the data loads (a minute) so a wrong flag fails at once.
+            switch (startStage, fromModel) {
+            case let (stage?, folder?):
+                _ = try r.startableStage(stage)
+                guard FileManager.default.fileExists(atPath: folder + "/config.json") else { throw ValidationError("--from \(folder): no config.json there") }
+            case (nil, nil): break
+            default: throw ValidationError("--start-stage and --from go together")
+            }
             let trainer = try Trainer(recipe: r, root: root, output: out, tokenizerPath: tok) { warn($0) }
             guard let dtype = DType(rawValue: exportDtype.uppercased()) else { throw ValidationError("--export-dtype is f32, f16 or bf16") }
             trainer.exportType = dtype
+            if let stage = startStage, let folder = fromModel { try trainer.start(atStage: stage, from: folder) }
             if exportOnly || evalOnly {
                 if evalOnly { try trainer.evaluateDev() }
                 if exportOnly { try trainer.export() }

@@ -62,6 +62,41 @@ import LensRetrieval
     #expect(bm.score(bm.prepare("yoga"), document: 3) > 0)
 }
 
+@Test func bm25SearchEqualsRankingEveryDocumentByScore() {
+    // Random documents over a small vocabulary: many shared words, many tied scores.
+    var rng = SplitMix64Lite(seed: 11)
+    let vocab = (0..<40).map { "w\($0)" }
+    let docs = (0..<300).map { _ in (0..<(1 + Int(rng.next() % 12))).map { _ in vocab[Int(rng.next() % 40)] }.joined(separator: " ") }
+    let bm = BM25(documents: docs)
+    let scratch = BM25.Scratch(documents: docs.count)
+    for trial in 0..<60 {
+        let query = (0..<(1 + trial % 4)).map { _ in "w\(rng.next() % 45)" }.joined(separator: " ")   // w40…w44 are unknown
+        let q = bm.prepare(query)
+        var want: [(Int, Double)] = []
+        for d in docs.indices { let s = bm.score(q, document: d); if s > 0 { want.append((d, s)) } }
+        want.sort { (a: (Int, Double), b: (Int, Double)) -> Bool in a.1 != b.1 ? a.1 > b.1 : a.0 < b.0 }
+        let wantIndex: [Int] = want.map { $0.0 }
+        for k in [1, 7, 50, 400] {
+            let got = bm.search(q, k: k, scratch: scratch)
+            #expect(got.map { $0.index } == Array(wantIndex.prefix(k)), "\(query) k=\(k)")
+            #expect(zip(got, want).allSatisfy { abs($0.score - $1.1) < 1e-9 })
+        }
+        #expect(bm.search(query, k: 5).map { $0.index } == Array(wantIndex.prefix(5)))
+    }
+}
+
+struct SplitMix64Lite {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 @Test func topKEqualsFullSort() {
     var rng = SystemRandomNumberGenerator()
     let scores = (0..<1000).map { _ in Float(Int.random(in: 0..<50, using: &rng)) }   // many ties

@@ -94,6 +94,57 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     #expect(differing.isEmpty, "differ after resume: \(differing.prefix(5))")
 }
 
+/// A stage with reset_optimizer can be started from the previous stages' export: the run
+/// ends bit-identical to one that trained every stage itself.
+@Test func startingAtAResetStageFromItsExportEqualsTheFullRun() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [4, 2])
+    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 3; s1b.learningRate = 2e-3; s1b.warmupSteps = 1; s1b.resetOptimizer = true
+    recipe.stages.insert(s1b, at: 1)
+    let a = try Trainer(recipe: recipe, root: "/", output: data + "/a", tokenizerPath: tinyTokenizer) { _ in }
+    try a.run { _, _, _ in }
+    var log: [String] = []
+    let b = try Trainer(recipe: recipe, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { log.append($0) }
+    try b.start(atStage: "stage1b", from: data + "/a/after-stage1")
+    #expect(b.state.globalStep == 4 && b.state.stage == 1)
+    var steps: [Int] = []
+    try b.run { state, _, _ in steps.append(state.globalStep) }
+    #expect(steps == Array(5...9))
+    let differing = zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
+    let summary = try String(contentsOfFile: data + "/b/training_summary.json", encoding: .utf8)
+    #expect(summary.contains("\"started_from\":\"stage1b from \(data)/a/after-stage1\""), "\(summary)")
+    // Rerunning the same command resumes b's own checkpoint instead of starting over.
+    let again = try Trainer(recipe: recipe, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { _ in }
+    try again.start(atStage: "stage1b", from: data + "/a/after-stage1")
+    #expect(again.state.globalStep == 9)
+    // Refused: a stage that keeps the optimizer's moments, the first stage, an unknown one,
+    // and an export made after a different number of steps.
+    for (stage, from) in [("stage2", "/a/after-stage1b"), ("stage1", "/a/after-stage1"), ("nope", "/a/after-stage1"), ("stage1b", "/a/after-stage1b")] {
+        try? FileManager.default.removeItem(atPath: data + "/c")
+        let c = try Trainer(recipe: recipe, root: "/", output: data + "/c", tokenizerPath: tinyTokenizer) { _ in }
+        #expect(throws: TrainingError.self, "\(stage) from \(from)") { try c.start(atStage: stage, from: data + from) }
+    }
+}
+
+@Test func adamBiasCorrectionRestartsAtAResetStage() throws {
+    var recipe = tinyRecipe(data: "/nonexistent", steps: [3, 4])
+    var mid = recipe.stages[0]; mid.name = "mid"; mid.steps = 2; mid.resetOptimizer = true
+    recipe.stages.insert(mid, at: 1)
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    recipe.data = data
+    let t = try Trainer(recipe: recipe, root: "/", output: data + "/t", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(t.adamStep(stageIndex: 0, step: 0) == 1)
+    #expect(t.adamStep(stageIndex: 0, step: 2) == 3)
+    #expect(t.adamStep(stageIndex: 1, step: 0) == 1)   // restarted
+    #expect(t.adamStep(stageIndex: 2, step: 1) == 4)   // 2 steps of "mid" + 2
+    recipe.stages[1].resetOptimizer = false
+    let u = try Trainer(recipe: recipe, root: "/", output: data + "/u", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(u.adamStep(stageIndex: 2, step: 1) == 7)
+}
+
 @Test func twoRunsWithTheSameSeedAreIdentical() throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
@@ -161,6 +212,67 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     #expect(checked == batch.queryCount)
 }
 
+@Test func lexicalNegativesAreBM25MinedAndPositiveAware() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    let passages = try String(contentsOfFile: data + "/train/retrieval.jsonl", encoding: .utf8).split(separator: "\n").map {
+        (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]) }
+    // Independently: BM25 over the 24 passages, each query's ranking without its own passage.
+    let bm = BM25(documents: passages.map { $0["positive"] as! String })
+    func ranking(_ i: Int) -> [Int] {
+        let q = bm.prepare(passages[i]["query"] as! String)
+        return (0..<24).filter { $0 != i && bm.score(q, document: $0) > 0 }
+            .sorted { (a: Int, b: Int) -> Bool in bm.score(q, document: a) != bm.score(q, document: b) ? bm.score(q, document: a) > bm.score(q, document: b) : a < b }
+    }
+    // Teacher: random vectors, except that pair 0's best BM25 passage gets pair 0's query vector
+    // (cosine 1 ≥ 0.95 × its positive's): the positive-aware rule must never pick it for pair 0.
+    var rng = SplitMix64(seed: 4)
+    func unit() -> [Float] {
+        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+    let tq = (0..<24).map { _ in unit() }
+    var td = (0..<24).map { _ in unit() }
+    let banned = ranking(0)[0]
+    td[banned] = tq[0]
+    try writeNPY(tq, to: data + "/queries.npy")
+    try writeNPY(td, to: data + "/docs.npy")
+    let cand = (0..<24).map { i in "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 1) % 24)], \"score\": [0.1]}" }
+    try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
+    recipe.teacher = data
+    recipe.initEmbeddingsFromTeacher = false
+    recipe.mineTop = 5
+    recipe.stages[0].inBatchNegatives = false
+    recipe.stages[0].hardNegatives = 2
+    recipe.stages[0].lexicalNegatives = 1
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(trainer.data.lexicalCandidates == nil)
+    try trainer.run { _, _, _ in }   // a stage with lexical negatives mines first
+    let mined = try #require(trainer.data.lexicalCandidates)
+    for i in 0..<24 { #expect(mined[i].map(Int.init) == Array(ranking(i).prefix(5)), "pair \(i)") }
+    var sawPair0 = false, lexicalHits = 0, items = 0
+    for seed in 0..<120 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount {
+            let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
+            let docs = batch.allowed[qi].map { c in trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }
+            #expect(docs.count == 3 && docs[0] == trainer.data.pairs[pair].doc && Set(docs).count == 3)
+            let allowedLexical = Set(ranking(pair).prefix(5)).subtracting(pair == 0 ? [banned] : [])
+            if !allowedLexical.isEmpty { #expect(docs[1...].contains { allowedLexical.contains($0) }, "pair \(pair): \(docs)") }
+            if pair == 0 { sawPair0 = true; #expect(!docs.contains(banned)) }
+            lexicalHits += docs[1...].filter { allowedLexical.contains($0) }.count
+            items += 1
+        }
+    }
+    #expect(sawPair0 && lexicalHits >= items)
+    recipe.stages[0].lexicalNegatives = 3
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
@@ -170,6 +282,11 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     #expect { _ = try Recipe.load(path: bad) } throws: { e in "\(e)".contains("recipe") }
     let shipped = try Recipe.load(path: trainingRepoRoot.appendingPathComponent("Models/recipes/nvembed-mini.json").path)
     try shipped.validate()
-    #expect(shipped.stages.count == 2 && shipped.stages[1].inBatchNegatives == false)
+    #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage2"])
+    #expect(shipped.stages[1].resetOptimizer && shipped.stages[1].inBatchNegatives)
+    #expect(shipped.stages[2].inBatchNegatives == false && !shipped.stages[2].resetOptimizer)
+    var dup = shipped
+    dup.stages[1].name = "stage1"
+    #expect(throws: TrainingError.self) { try dup.validate() }
 }
 }

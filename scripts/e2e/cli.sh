@@ -57,6 +57,13 @@ check "unknown option named as such, even with no texts" "[[ $rc != 0 ]] && grep
 "$BIN" embed >$T/out 2>$T/err; rc=$?
 check "no texts: what to give, and the subcommand's usage" "[[ $rc != 0 ]] && grep -q 'give TEXT arguments' $T/err && grep -q 'latentlens embed --help' $T/err"
 
+"$BIN" train --recipe nvembed-mini --out $T/run --start-stage stage1b >$T/out 2>$T/err; rc=$?
+check "train: --start-stage without --from is refused" "[[ $rc != 0 ]] && grep -q 'go together' $T/err"
+"$BIN" train --recipe nvembed-mini --out $T/run --start-stage stage2 --from $FIX/tiny-nvembed-f32 >$T/out 2>$T/err; rc=$?
+check "train: --start-stage at a stage that keeps AdamW moments is refused, before data loads" "[[ $rc == 1 ]] && grep -q 'must set reset_optimizer' $T/err && [[ ! -d $T/run ]]"
+"$BIN" train --recipe nvembed-mini --out $T/run --start-stage stage9 --from $FIX/tiny-nvembed-f32 >$T/out 2>$T/err; rc=$?
+check "train: unknown --start-stage lists the stages" "[[ $rc == 1 ]] && grep -q 'stages: stage1, stage1b, stage2' $T/err"
+
 dd if=/dev/urandom of=$T/junk bs=1k count=4 2>/dev/null
 mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $T/corrupt/ && head -c 50000 $FIX/tiny-nvembed-bf16/model.safetensors >$T/corrupt/model.safetensors
 "$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
