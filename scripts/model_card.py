@@ -64,7 +64,8 @@ for s in stages:
     w(f"- **{s['name']}**: {s['steps']} steps, batch {s['batch_size']}, {s['hard_negatives']} mined hard negative(s) per query, "
       f"in-batch negatives {'on' if s.get('in_batch_negatives', True) else 'off'}, retrieval fraction {s.get('retrieval_fraction', 1)}, "
       f"peak LR {s['learning_rate']:g} (warm-up {s['warmup_steps']}, cosine to 10%)"
-      + (", AdamW moments reset at its start (a warm restart)" if s.get("reset_optimizer") else ""))
+      + (", AdamW moments reset at its start (a warm restart)" if s.get("reset_optimizer") else "")
+      + (", task weights " + ", ".join(f"{k} {v:g}" for k, v in s["tasks"].items()) if s.get("tasks") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "
   f"positive-aware margin {recipe['positive_aware_margin']}, AdamW (0.9, 0.98), weight decay {recipe['weight_decay']}, clip {recipe['grad_clip']}, seed {recipe['seed']}")
 lex = recipe.get("lexical_teacher_weight", 0)
@@ -124,8 +125,11 @@ if test:
     w("### Reading\n")
     w(f"- Latent pooling beats the tool's BM25 on {', '.join(wins) if wins else 'no set'}"
       + (f" and does **not** on {', '.join(losses)}" if losses else "") + ". "
-      + ("Where it loses, queries share rare words with their documents (package summaries and descriptions, "
-         "a FOLDOC headword repeated in its definition, section titles inside sections): exact lexical match is "
+      + ("Where it loses, queries share rare words with their documents ("
+         + ", ".join({"debian-packages": "package summaries and descriptions", "foldoc-terms": "a FOLDOC headword repeated in its definition",
+                      "pydocs-sections": "section titles inside sections", "wordnet-definitions": "a word inside its gloss",
+                      "pydocs-api": "an API name inside its entry"}.get(k, k) for k in losses)
+         + "): exact lexical match is "
          f"what BM25 does best, and a {params / 1e6:.0f}M-parameter model trained for {summ.get('train_seconds', 0) / 3600:.1f} hours from scratch has not learned it "
          "as sharply. " if losses else "")
       + "The widest margins are where queries and documents share little vocabulary (a word and its gloss, an API "
