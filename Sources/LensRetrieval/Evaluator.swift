@@ -50,7 +50,10 @@ public enum RetrievalEvaluator {
     public static func evaluateBM25(dataset: BEIRDataset) -> RankingMetrics {
         let bm25 = BM25(documents: dataset.documents.map(BEIRDataset.documentText))
         var rankings: [String: [String]] = [:]
-        for q in dataset.queries { rankings[q.id] = bm25.search(q.text, k: 100).map { dataset.documents[$0.index].id } }
+        let scratch = BM25.Scratch(documents: bm25.documentCount)   // one accumulator for every query
+        for q in dataset.queries {
+            rankings[q.id] = bm25.search(bm25.prepare(q.text), k: 100, scratch: scratch).map { dataset.documents[$0.index].id }
+        }
         return RankingMetrics.evaluate(rankings: rankings, qrels: dataset.qrels)
     }
 }
