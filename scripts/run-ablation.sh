@@ -35,6 +35,11 @@ r["poolings"] = [pooling]
 r["mask"] = mask
 r["eval_every"] = 0
 r["eval_sets"] = []
+# The small-scale protocol is one stage-1 cycle and stage 2: the recipe's extra stage-1 cycles
+# (stage1b, stage1c: warm restarts that only add tokens) are dropped, so every cell gets
+# exactly STEPS1 + STEPS2 steps.
+r["stages"] = [r["stages"][0], r["stages"][-1]]
+assert r["stages"][1]["in_batch_negatives"] is False, "the recipe's last stage should be stage 2"
 r["stages"][0]["steps"] = int(s1)
 r["stages"][0]["warmup_steps"] = max(10, int(s1) // 10)
 r["stages"][1]["steps"] = int(s2)

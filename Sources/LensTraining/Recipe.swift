@@ -57,10 +57,14 @@ public struct Recipe: Codable, Sendable {
         /// How many of `hard_negatives` come from BM25-mined candidates (the rest from the
         /// teacher's), positive-aware filtered by the teacher like the others.
         public var lexicalNegatives = 0
+        /// This stage's `distill_weight` and `lexical_teacher_weight` (absent: the recipe's).
+        public var distillWeight: Float? = nil
+        public var lexicalTeacherWeight: Float? = nil
         enum CodingKeys: String, CodingKey {
             case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
             case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
             case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
+            case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -77,6 +81,8 @@ public struct Recipe: Codable, Sendable {
             tasks = try c.decodeIfPresent([String: Double].self, forKey: .tasks)
             resetOptimizer = try c.decodeIfPresent(Bool.self, forKey: .resetOptimizer) ?? d.resetOptimizer
             lexicalNegatives = try c.decodeIfPresent(Int.self, forKey: .lexicalNegatives) ?? d.lexicalNegatives
+            distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight)
+            lexicalTeacherWeight = try c.decodeIfPresent(Float.self, forKey: .lexicalTeacherWeight)
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -94,6 +100,8 @@ public struct Recipe: Codable, Sendable {
             try c.encodeIfPresent(tasks, forKey: .tasks)
             try c.encode(resetOptimizer, forKey: .resetOptimizer)
             if lexicalNegatives != 0 { try c.encode(lexicalNegatives, forKey: .lexicalNegatives) }
+            try c.encodeIfPresent(distillWeight, forKey: .distillWeight)
+            try c.encodeIfPresent(lexicalTeacherWeight, forKey: .lexicalTeacherWeight)
         }
     }
 
@@ -179,6 +187,10 @@ public struct Recipe: Codable, Sendable {
         stages = try c.decodeIfPresent([Stage].self, forKey: .stages) ?? d.stages
     }
 
+    /// The distillation weight α and the lexical teacher weight w in force during `stage`.
+    public func distillWeight(in stage: Stage) -> Float { stage.distillWeight ?? distillWeight }
+    public func lexicalTeacherWeight(in stage: Stage) -> Float { stage.lexicalTeacherWeight ?? lexicalTeacherWeight }
+
     public static func load(path: String) throws -> Recipe {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badRecipe("cannot read \(path)") }
         do { return try JSONDecoder().decode(Recipe.self, from: data) } catch let e as DecodingError {
@@ -190,12 +202,17 @@ public struct Recipe: Codable, Sendable {
         guard !stages.isEmpty else { throw TrainingError.badRecipe("no stages") }
         guard !poolings.isEmpty else { throw TrainingError.badRecipe("poolings is empty") }
         guard lexicalTeacherWeight >= 0, lexicalTeacherWeight.isFinite else { throw TrainingError.badRecipe("lexical_teacher_weight must be ≥ 0") }
+        guard (0...1).contains(distillWeight) else { throw TrainingError.badRecipe("distill_weight must be in [0, 1]") }
         guard Set(stages.map(\.name)).count == stages.count else { throw TrainingError.badRecipe("stage names must be unique") }
         for s in stages {
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
             guard (0...s.hardNegatives).contains(s.lexicalNegatives) else {
                 throw TrainingError.badRecipe("stage \(s.name): lexical_negatives must be in 0...hard_negatives")
             }
+            guard lexicalTeacherWeight(in: s) >= 0, lexicalTeacherWeight(in: s).isFinite else {
+                throw TrainingError.badRecipe("stage \(s.name): lexical_teacher_weight must be ≥ 0")
+            }
+            guard (0...1).contains(distillWeight(in: s)) else { throw TrainingError.badRecipe("stage \(s.name): distill_weight must be in [0, 1]") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

@@ -63,7 +63,7 @@ public final class Trainer: @unchecked Sendable {
             throw TrainingError.badRecipe("vocab_size \(config.decoder.vocabSize) < tokenizer's \(tokenizer.vocabularySize)")
         }
         data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve),
-                                lexicalTeacher: (recipe.teacher != nil && recipe.lexicalTeacherWeight > 0) || recipe.stages.contains { $0.lexicalNegatives > 0 },
+                                lexicalTeacher: recipe.stages.contains { (recipe.teacher != nil && recipe.lexicalTeacherWeight(in: $0) > 0) || $0.lexicalNegatives > 0 },
                                 tokenizer: tokenizer, log: log)
         params = ParameterSet(config: config)
         net = TrainableNetwork(params: params)
@@ -209,7 +209,7 @@ public final class Trainer: @unchecked Sendable {
         let out = net.forward(b.packed, mask: recipe.mask, cache: cache)
         let d = config.decoder.hiddenSize, T = b.packed.totalTokens, B = b.queryCount
         let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
-        let loss = ContrastiveLoss(temperature: recipe.temperature, teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight)
+        let loss = ContrastiveLoss(temperature: recipe.temperature, teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight(in: stage))
         for p in recipe.poolings {
             let states = p == .latent ? out.latent! : out.hidden
             let pooled = TrainingPooling.forward(states, batch: b.packed, poolStart: b.poolStart, pooling: p, width: d)
@@ -402,8 +402,9 @@ public final class Trainer: @unchecked Sendable {
                     docs.append(doc)
                 }
                 // The blended teacher: cosine + w · BM25 / max BM25 over this query's candidates.
-                if docs.count == allowed.count, let lex = data.lexicalScores(pair: pi, docs: docs) {
-                    for i in scores.indices { scores[i] += recipe.lexicalTeacherWeight * lex[i] }
+                let w = recipe.lexicalTeacherWeight(in: stage)
+                if w > 0, docs.count == allowed.count, let lex = data.lexicalScores(pair: pi, docs: docs) {
+                    for i in scores.indices { scores[i] += w * lex[i] }
                 }
                 b.teacher.append(docs.count == allowed.count ? scores : nil)
             } else {

@@ -167,10 +167,9 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
 
-@Test func blendedTeacherIsCosinePlusWeightedNormalisedBM25() throws {
-    let data = try makeDataFolder()
-    defer { try? FileManager.default.removeItem(atPath: data) }
-    // A teacher folder: random unit vectors for the 24 queries and 24 passages, two mined candidates each.
+/// A teacher folder in scripts/teacher.py's layout inside `data`: random unit vectors for the
+/// 24 queries and 24 passages, two mined candidates each. Returns the vectors.
+func writeTeacherFolder(_ data: String) throws -> (queries: [[Float]], docs: [[Float]]) {
     var rng = SplitMix64(seed: 9)
     func unit() -> [Float] {
         let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
@@ -182,10 +181,20 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     try writeNPY(td, to: data + "/docs.npy")
     let cand = (0..<24).map { i in "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 1) % 24), \((i + 5) % 24)], \"score\": [0.1, 0.05]}" }
     try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
+    return (tq, td)
+}
+
+/// The blended teacher's w comes from the recipe, or from the stage when the stage sets it.
+@Test(arguments: [(Float(0.5), Float?.none, Float(0.5)), (0, 0.5, 0.5), (0.5, 0, 0)])
+func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stageWeight: Float?, want w: Float) throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let (tq, td) = try writeTeacherFolder(data)
     var recipe = tinyRecipe(data: data, steps: [2, 1])
     recipe.teacher = data
     recipe.initEmbeddingsFromTeacher = false
-    recipe.lexicalTeacherWeight = 0.5
+    recipe.lexicalTeacherWeight = recipeWeight
+    recipe.stages[0].lexicalTeacherWeight = stageWeight
     let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
     var r = SplitMix64(seed: 3)
     let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
@@ -203,13 +212,39 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
         let top = lex.max()!
         for (k, d) in docs.enumerated() {
             let cosine = zip(tq[pair], td[d]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-            let want = cosine + 0.5 * (top > 0 ? Float(lex[k] / top) : 0)
+            let want = cosine + w * (top > 0 ? Float(lex[k] / top) : 0)
             #expect(abs(scores[k] - want) < 1e-3, "query \(qi) candidate \(k)")
         }
         #expect(top > 0 && scores.count == docs.count)
         checked += 1
     }
     #expect(checked == batch.queryCount)
+}
+
+/// A stage's distill_weight replaces the recipe's for that stage only: a step under the override
+/// is bit-identical to the same step with the recipe's α set to that value, and differs from
+/// the step under the recipe's own α.
+@Test func stageDistillWeightOverridesTheRecipes() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    _ = try writeTeacherFolder(data)
+    func firstStep(recipeAlpha: Float, stageAlpha: Float?) throws -> StepReport {
+        var recipe = tinyRecipe(data: data, steps: [2, 1])
+        recipe.teacher = data
+        recipe.initEmbeddingsFromTeacher = false
+        recipe.distillWeight = recipeAlpha
+        recipe.stages[0].distillWeight = stageAlpha
+        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(recipeAlpha)-\(stageAlpha ?? -1)", tokenizerPath: tinyTokenizer) { _ in }
+        return trainer.trainStep(stage: recipe.stages[0], stageIndex: 0, step: 1)
+    }
+    let overridden = try firstStep(recipeAlpha: 0, stageAlpha: 0.8)
+    let global = try firstStep(recipeAlpha: 0.8, stageAlpha: nil)
+    let plain = try firstStep(recipeAlpha: 0, stageAlpha: nil)
+    for p in Pooling.allCases {
+        #expect(overridden.loss[p] == global.loss[p], "\(p)")
+        #expect(overridden.loss[p] != plain.loss[p], "\(p)")
+    }
+    #expect(overridden.gradNorm == global.gradNorm && overridden.gradNorm != plain.gradNorm)
 }
 
 @Test func lexicalNegativesAreBM25MinedAndPositiveAware() throws {
@@ -288,5 +323,17 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     var dup = shipped
     dup.stages[1].name = "stage1"
     #expect(throws: TrainingError.self) { try dup.validate() }
+    for (alpha, w) in [(Float(1.5), Float(0)), (0.5, -1), (0.5, .nan)] {
+        var bad = shipped
+        bad.stages[1].distillWeight = alpha
+        bad.stages[1].lexicalTeacherWeight = w
+        #expect(throws: TrainingError.self) { try bad.validate() }
+    }
+    // Per-stage keys are written only when set, so recipes without them keep their identity.
+    let json = try JSONDecoder().decode(Recipe.self, from: Data("{\"stages\": [{\"name\": \"s\", \"distill_weight\": 0.7}]}".utf8))
+    #expect(json.stages[0].distillWeight == 0.7 && json.stages[0].lexicalTeacherWeight == nil)
+    #expect(json.distillWeight(in: json.stages[0]) == 0.7 && json.lexicalTeacherWeight(in: json.stages[0]) == json.lexicalTeacherWeight)
+    let encoded = String(decoding: try JSONEncoder().encode(shipped.stages[0]), as: UTF8.self)
+    #expect(!encoded.contains("distill_weight") && !encoded.contains("lexical_teacher_weight"), "\(encoded)")
 }
 }
