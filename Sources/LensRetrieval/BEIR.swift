@@ -21,7 +21,7 @@ public struct BEIRDataset: Sendable {
         func jsonl(_ file: String) throws -> [(Int, [String: Any])] {
             let path = folder + "/" + file
             let bytes: [UInt8]
-            do { bytes = try readAllBytes(path: path) } catch { throw LineIssue(file: path, line: 0, reason: "cannot read: \(error)") }
+            do { bytes = try readAllBytes(path: path) } catch let e as LineIssue { throw LineIssue(file: path, line: 0, reason: "cannot read: \(e.reason)") }
             var out: [(Int, [String: Any])] = []
             for (line, r) in utf8Lines(bytes, file: path) {
                 switch r {
@@ -53,7 +53,7 @@ public struct BEIRDataset: Sendable {
         }
         let qpath = folder + "/qrels/\(split).tsv"
         let qbytes: [UInt8]
-        do { qbytes = try readAllBytes(path: qpath) } catch { throw LineIssue(file: qpath, line: 0, reason: "cannot read: \(error)") }
+        do { qbytes = try readAllBytes(path: qpath) } catch let e as LineIssue { throw LineIssue(file: qpath, line: 0, reason: "cannot read: \(e.reason)") }
         var qrels: [String: Set<String>] = [:]
         for (line, r) in utf8Lines(qbytes, file: qpath) {
             guard case .success(let s) = r else { continue }

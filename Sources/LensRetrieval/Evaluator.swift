@@ -9,6 +9,15 @@ public enum RetrievalEvaluator {
     public static func evaluate(model: EmbeddingModel, dataset: BEIRDataset, poolings: [Pooling], mask: AttentionMask,
                                 instruction: String, maxLength: Int = 512,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> [Pooling: RankingMetrics] {
+        try rank(model: model, dataset: dataset, poolings: poolings, mask: mask, instruction: instruction,
+                 maxLength: maxLength, progress: progress)
+            .mapValues { RankingMetrics.evaluate(rankings: $0, qrels: dataset.qrels) }
+    }
+
+    /// Each query's top 100 document ids, best first, per pooling (what `evaluate` scores).
+    public static func rank(model: EmbeddingModel, dataset: BEIRDataset, poolings: [Pooling], mask: AttentionMask,
+                            instruction: String, maxLength: Int = 512,
+                            progress: ((Int, Int) -> Void)? = nil) throws -> [Pooling: [String: [String]]] {
         let d = model.config.decoder.hiddenSize
         var docOptions = EmbedOptions(poolings: poolings, mask: mask, instruction: "", maxLength: maxLength)
         docOptions.maxBatchTokens = 8192
@@ -35,25 +44,30 @@ public enum RetrievalEvaluator {
             done += slice.count
             progress?(done, dataset.documents.count + dataset.queries.count)
         }
-        var out: [Pooling: RankingMetrics] = [:]
+        var out: [Pooling: [String: [String]]] = [:]
         for p in poolings {
             let index = VectorIndex(vectors: docVectors[p]!, count: dataset.documents.count, width: d)
             let hits = index.search(queryVectors[p] ?? [], k: 100)
             var rankings: [String: [String]] = [:]
             for (qi, q) in dataset.queries.enumerated() { rankings[q.id] = hits[qi].map { dataset.documents[$0.index].id } }
-            out[p] = RankingMetrics.evaluate(rankings: rankings, qrels: dataset.qrels)
+            out[p] = rankings
         }
         return out
     }
 
     /// BM25 over the same documents and queries.
     public static func evaluateBM25(dataset: BEIRDataset) -> RankingMetrics {
+        RankingMetrics.evaluate(rankings: rankBM25(dataset: dataset), qrels: dataset.qrels)
+    }
+
+    /// BM25's top 100 document ids per query, best first.
+    public static func rankBM25(dataset: BEIRDataset) -> [String: [String]] {
         let bm25 = BM25(documents: dataset.documents.map(BEIRDataset.documentText))
         var rankings: [String: [String]] = [:]
         let scratch = BM25.Scratch(documents: bm25.documentCount)   // one accumulator for every query
         for q in dataset.queries {
             rankings[q.id] = bm25.search(bm25.prepare(q.text), k: 100, scratch: scratch).map { dataset.documents[$0.index].id }
         }
-        return RankingMetrics.evaluate(rankings: rankings, qrels: dataset.qrels)
+        return rankings
     }
 }

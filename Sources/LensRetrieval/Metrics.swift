@@ -37,10 +37,27 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
         return 0
     }
 
+    /// 1-based rank of the first relevant document in `ranked` (nil if none).
+    public static func firstRelevantRank(_ ranked: [String], relevant: Set<String>) -> Int? {
+        ranked.firstIndex { relevant.contains($0) }.map { $0 + 1 }
+    }
+
     /// Fraction of the relevant documents found in the top k.
     public static func recall(_ ranked: [String], relevant: Set<String>, k: Int) -> Double {
         guard !relevant.isEmpty else { return 0 }
         return Double(ranked.prefix(k).filter { relevant.contains($0) }.count) / Double(relevant.count)
+    }
+
+    /// Per query with a relevant document: does run `a` score a higher, lower or equal nDCG@10
+    /// than run `b`? (How often one pooling beats BM25, not only by how much on average.)
+    public static func headToHead(_ a: [String: [String]], _ b: [String: [String]],
+                                  qrels: [String: Set<String>]) -> (better: Int, worse: Int, tied: Int) {
+        var r = (better: 0, worse: 0, tied: 0)
+        for (q, rel) in qrels where !rel.isEmpty {
+            let x = ndcg(a[q] ?? [], relevant: rel), y = ndcg(b[q] ?? [], relevant: rel)
+            if x > y { r.better += 1 } else if x < y { r.worse += 1 } else { r.tied += 1 }
+        }
+        return r
     }
 
     /// Mean metrics over queries (`rankings[q]` best first, at least 100 deep for Recall@100).

@@ -12,7 +12,8 @@ public struct LineIssue: Error, Sendable, CustomStringConvertible {
         self.line = line
         self.reason = reason
     }
-    public var description: String { "\(file):\(line): \(reason)" }
+    /// `file:line: reason`, or `file: reason` for an issue with the whole file (line 0).
+    public var description: String { line > 0 ? "\(file):\(line): \(reason)" : "\(file): \(reason)" }
 }
 
 /// Reads a file (or stdin for "-") as raw bytes.

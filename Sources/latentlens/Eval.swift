@@ -35,9 +35,13 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "One JSON object.")
     var json = false
 
+    @Option(name: .long, help: ArgumentHelp("Also write one JSON line per query (each run's nDCG@10, rank of the first relevant document, top 3) to FILE.jsonl (--corpus only).", valueName: "FILE.jsonl"))
+    var perQuery: String?
+
     func validate() throws {
         if (corpus == nil) == (pairs == nil) { throw ValidationError("give exactly one of --corpus BEIR_DIR or --pairs FILE.tsv") }
         if let b = baseline, b != "bm25" { throw ValidationError("--baseline supports bm25") }
+        if perQuery != nil && corpus == nil { throw ValidationError("--per-query needs --corpus") }
     }
 
     func run() throws {
@@ -55,13 +59,19 @@ struct Eval: ParsableCommand {
         if let m = maxQueries { ds = ds.subsample(maxQueries: m, maxDocuments: Int.max, seed: 1) }
         let t0 = monotonicSeconds()
         let tty = isatty(2) != 0 && !json
-        let metrics = try RetrievalEvaluator.evaluate(model: model, dataset: ds, poolings: options.poolings, mask: options.mask,
-                                                      instruction: options.instruction, maxLength: min(options.maxLength, 512)) { done, total in
+        let rankings = try RetrievalEvaluator.rank(model: model, dataset: ds, poolings: options.poolings, mask: options.mask,
+                                                   instruction: options.instruction, maxLength: min(options.maxLength, 512)) { done, total in
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[Kembedding \(done)/\(total)".utf8)) }
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let bm25 = baseline == "bm25" ? RetrievalEvaluator.evaluateBM25(dataset: ds) : nil
+        let metrics = rankings.mapValues { RankingMetrics.evaluate(rankings: $0, qrels: ds.qrels) }
+        let bm25Rankings = baseline == "bm25" ? RetrievalEvaluator.rankBM25(dataset: ds) : nil
+        let bm25 = bm25Rankings.map { RankingMetrics.evaluate(rankings: $0, qrels: ds.qrels) }
         let seconds = monotonicSeconds() - t0
+        var runs = options.poolings.map { ($0.rawValue, rankings[$0]!) }
+        if let bm25Rankings { runs.append(("bm25", bm25Rankings)) }
+        if let perQuery { try writePerQuery(perQuery, ds, runs) }
+        let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.headToHead(rankings[p]!, b, qrels: ds.qrels)) } }
         if json {
             var w = JSONWriter()
             w.beginObject()
@@ -76,6 +86,14 @@ struct Eval: ParsableCommand {
             for p in options.poolings { w.key(p.rawValue); writeMetrics(&w, metrics[p]!) }
             if let bm25 { w.key("bm25"); writeMetrics(&w, bm25) }
             w.endObject()
+            if let versus {
+                w.key("versus_bm25")
+                w.beginObject()
+                for (p, h) in versus {
+                    w.key(p.rawValue); w.beginObject(); w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied); w.endObject()
+                }
+                w.endObject()
+            }
             w.member("seconds", seconds)
             w.endObject()
             emit(w.text)
@@ -87,7 +105,41 @@ struct Eval: ParsableCommand {
             }
             for p in options.poolings { row(p.rawValue, metrics[p]!) }
             if let bm25 { row("bm25", bm25) }
+            for (p, h) in versus ?? [] {
+                print("  \(p.rawValue) vs bm25, per query (nDCG@10): better on \(h.better), worse on \(h.worse), tied on \(h.tied)")
+            }
+            if let perQuery { print("  per-query results: \(perQuery)") }
         }
+    }
+
+    /// One JSON line per query: its text, relevant ids, and per run the nDCG@10, the 1-based
+    /// rank of the first relevant document within the top 100 (null: not found) and the top 3.
+    func writePerQuery(_ path: String, _ ds: BEIRDataset, _ runs: [(String, [String: [String]])]) throws {
+        var out = ""
+        for q in ds.queries {
+            let rel = ds.qrels[q.id] ?? []
+            var w = JSONWriter()
+            w.beginObject()
+            w.member("query_id", q.id)
+            w.member("query", q.text)
+            w.key("relevant"); w.beginArray(); for r in rel.sorted() { w.string(r) }; w.endArray()
+            w.key("runs")
+            w.beginObject()
+            for (name, ranking) in runs {
+                let ranked = ranking[q.id] ?? []
+                w.key(name)
+                w.beginObject()
+                w.member("ndcg@10", RankingMetrics.ndcg(ranked, relevant: rel))
+                w.key("rank")
+                if let r = RankingMetrics.firstRelevantRank(ranked, relevant: rel) { w.int(r) } else { w.null() }
+                w.key("top"); w.beginArray(); for d in ranked.prefix(3) { w.string(d) }; w.endArray()
+                w.endObject()
+            }
+            w.endObject()
+            w.endObject()
+            out += w.text + "\n"
+        }
+        do { try out.write(toFile: path, atomically: true, encoding: .utf8) } catch { throw CLIError("cannot write \(path): \(error)") }
     }
 
     func writeMetrics(_ w: inout JSONWriter, _ m: RankingMetrics) {

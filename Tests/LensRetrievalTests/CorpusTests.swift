@@ -82,6 +82,10 @@ func write(_ path: String, _ s: String) { write(path, Array(s.utf8)) }
     write(d + "/empty.jsonl", "\n\n")
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/empty.jsonl") }
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/missing.jsonl") }
+    // A folder without corpus.jsonl: the path once, no line number, the reason.
+    #expect { _ = try BEIRDataset.load(folder: d + "/nope") } throws: { e in
+        "\(e)" == "\(d)/nope/corpus.jsonl: cannot read: No such file or directory"
+    }
 }
 
 @Test func contentHashIsStableAndDiscriminating() {

@@ -22,6 +22,17 @@ import LensRetrieval
     #expect(abs(m.ndcg10 - (1 + 1 / log2(3.0)) / 2) < 1e-12)
 }
 
+@Test func firstRelevantRankAndHeadToHeadOnHandComputedCases() {
+    #expect(RankingMetrics.firstRelevantRank(["x", "b", "a"], relevant: ["a", "b"]) == 2)
+    #expect(RankingMetrics.firstRelevantRank(["x"], relevant: ["a"]) == nil)
+    // q1: a finds it at 1, b at 2 (a better); q2: a misses, b at 1 (a worse); q3: both at 1 (tied);
+    // q4 has no relevant document and is not counted.
+    let a = ["q1": ["d1"], "q2": ["x"], "q3": ["d3"], "q4": ["d4"]]
+    let b = ["q1": ["x", "d1"], "q2": ["d2"], "q3": ["d3", "x"]]
+    let h = RankingMetrics.headToHead(a, b, qrels: ["q1": ["d1"], "q2": ["d2"], "q3": ["d3"], "q4": []])
+    #expect(h.better == 1 && h.worse == 1 && h.tied == 1)
+}
+
 @Test func correlationsOnHandComputedCases() {
     #expect(abs(Correlation.pearson([1, 2, 3], [2, 4, 6]) - 1) < 1e-12)
     #expect(abs(Correlation.spearman([1, 2, 3, 4], [10, 20, 30, 1000]) - 1) < 1e-12)

@@ -64,6 +64,53 @@ check "train: --start-stage at a stage that keeps AdamW moments is refused, befo
 "$BIN" train --recipe nvembed-mini --out $T/run --start-stage stage9 --from $FIX/tiny-nvembed-f32 >$T/out 2>$T/err; rc=$?
 check "train: unknown --start-stage lists the stages" "[[ $rc == 1 ]] && grep -q 'stages: stage1, stage1b, stage2' $T/err"
 
+# eval on a small BEIR folder (the bundled model, BM25 baseline, per-query file): the per-query
+# nDCG@10 values must average to the reported ones, and ranks must agree with nDCG.
+mkdir -p $T/beir/qrels
+python3 - $T/beir <<'PY'
+import json, sys
+d = sys.argv[1]
+docs = [("pkg-%d" % i, t) for i, t in enumerate([
+    "A fast text editor for programmers with syntax highlighting and macros.",
+    "Command-line tool to download files over HTTP, HTTPS and FTP.",
+    "Library for reading and writing compressed zip archives.",
+    "Terminal multiplexer: several shells in one terminal window, detachable sessions.",
+    "Image viewer for the desktop with thumbnails and slideshows.",
+    "Network packet analyser that captures and decodes traffic.",
+])]
+qs = ["text editor for programmers", "download files from the web", "zip archive library",
+      "terminal multiplexer", "view pictures", "capture network traffic"]
+with open(d + "/corpus.jsonl", "w") as f:
+    for i, t in docs: f.write(json.dumps({"_id": i, "title": "", "text": t}) + "\n")
+with open(d + "/queries.jsonl", "w") as f:
+    for k, q in enumerate(qs): f.write(json.dumps({"_id": "q%d" % k, "text": q}) + "\n")
+with open(d + "/qrels/test.tsv", "w") as f:
+    f.write("query-id\tcorpus-id\tscore\n")
+    for k in range(len(qs)): f.write("q%d\tpkg-%d\t1\n" % (k, k))
+PY
+"$BIN" eval --corpus $T/beir --instruction "Given a one-line summary of a software package, retrieve the package's full description" --baseline bm25 --json --per-query $T/pq.jsonl >$T/out 2>$T/err; rc=$?
+check "eval --json --per-query: the per-query file agrees with the averages" "[[ $rc == 0 ]] && python3 - $T/out $T/pq.jsonl <<'PY'
+import json, math, sys
+agg = json.load(open(sys.argv[1]))
+rows = [json.loads(l) for l in open(sys.argv[2])]
+assert len(rows) == 6 and agg['queries'] == 6, (len(rows), agg['queries'])
+for run in ('latent', 'mean', 'eos', 'bm25'):
+    mean = sum(r['runs'][run]['ndcg@10'] for r in rows) / len(rows)
+    assert abs(mean - agg['results'][run]['ndcg@10']) < 1e-9, (run, mean)
+    for r in rows:
+        k = r['runs'][run]['rank']
+        want = 1 / math.log2(k + 1) if k is not None and k <= 10 else 0
+        assert abs(r['runs'][run]['ndcg@10'] - want) < 1e-9, (run, r)
+        assert len(r['runs'][run]['top']) == 3 or (run == 'bm25' and len(r['runs'][run]['top']) <= 3)
+for p in ('latent', 'mean', 'eos'):
+    v = agg['versus_bm25'][p]
+    assert v['better'] + v['worse'] + v['tied'] == 6, v
+    better = sum(r['runs'][p]['ndcg@10'] > r['runs']['bm25']['ndcg@10'] for r in rows)
+    assert better == v['better'], (p, v, better)
+PY"
+"$BIN" eval --pairs $T/beir/qrels/test.tsv --per-query $T/x.jsonl >$T/out 2>$T/err; rc=$?
+check "eval --per-query without --corpus is refused" "[[ $rc != 0 ]] && grep -q 'per-query needs --corpus' $T/err"
+
 dd if=/dev/urandom of=$T/junk bs=1k count=4 2>/dev/null
 mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $T/corrupt/ && head -c 50000 $FIX/tiny-nvembed-bf16/model.safetensors >$T/corrupt/model.safetensors
 "$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
