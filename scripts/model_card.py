@@ -107,15 +107,20 @@ if test:
     w("`scripts/evaluate-default-model.sh` (full test sets; queries with the training task's instruction, "
       "documents without; BM25 is the tool's own, on the same texts; MiniLM scored by `scripts/teacher.py eval`).\n")
     teacher = test.get("teacher", {})
-    w("| test set | queries | docs | latent | mean | EOS | BM25 | all-MiniLM-L6-v2 |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| test set | queries | docs | latent | mean | EOS | BM25 | all-MiniLM-L6-v2 | latent vs BM25, queries better / worse / tied |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for k, v in test.items():
         if k == "teacher":
             continue
         r = v["results"]
         tt = f"{teacher[k]['ndcg@10']:.3f}" if k in teacher else "—"
+        h = v.get("versus_bm25", {}).get("latent")
+        hh = f"{h['better']} / {h['worse']} / {h['tied']}" if h else "—"
         w(f"| {k} | {v['queries']} | {v['documents']} | {r['latent']['ndcg@10']:.3f} | {r['mean']['ndcg@10']:.3f} | "
-          f"{r['eos']['ndcg@10']:.3f} | {r['bm25']['ndcg@10']:.3f} | {tt} |")
+          f"{r['eos']['ndcg@10']:.3f} | {r['bm25']['ndcg@10']:.3f} | {tt} | {hh} |")
+    if any("versus_bm25" in v for k, v in test.items() if k != "teacher"):
+        w("\nThe last column counts the queries on which latent pooling's nDCG@10 is above, below or equal to "
+          "BM25's (`latentlens eval --per-query` lists them).")
     w("")
 if test:
     wins = [k for k, v in test.items() if k != "teacher" and v["results"]["latent"]["ndcg@10"] > v["results"]["bm25"]["ndcg@10"]]
