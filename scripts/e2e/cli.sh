@@ -108,6 +108,8 @@ for p in ('latent', 'mean', 'eos'):
     better = sum(r['runs'][p]['ndcg@10'] > r['runs']['bm25']['ndcg@10'] for r in rows)
     assert better == v['better'], (p, v, better)
 PY"
+"$BIN" eval --corpus $T/beir --per-query $T/no/such/dir/pq.jsonl >$T/out 2>$T/err; rc=$?
+check "eval --per-query into a missing folder: refused before embedding" "[[ $rc == 1 ]] && grep -q 'cannot write $T/no/such/dir/pq.jsonl: $T/no/such/dir is not a writable folder' $T/err && [[ ! -s $T/out ]]"
 "$BIN" eval --pairs $T/beir/qrels/test.tsv --per-query $T/x.jsonl >$T/out 2>$T/err; rc=$?
 check "eval --per-query without --corpus is refused" "[[ $rc != 0 ]] && grep -q 'per-query needs --corpus' $T/err"
 
