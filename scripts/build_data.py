@@ -179,10 +179,21 @@ def dict_entries(unpack, name):
             yield w, data[key[0]: key[0] + key[1]].decode("utf-8", "replace")
 
 
+def headword(key, first_line, text):
+    """The dictd index lower-cases its keys ("cifs", "beos"); the dictionary spells them "CIFS",
+    "BeOS". The spelling is the entry's headword line when that is this key, else the key's
+    first case-insensitive whole-word occurrence in the text (an alias: "(AIMACO)"), else the key."""
+    if first_line.strip().lower() == key.lower():
+        return first_line.strip()
+    m = re.search(r"(?<![\w-])" + re.escape(key) + r"(?![\w-])", text, re.I)
+    return m.group(0) if m else key
+
+
 def foldoc_records(unpack):
     out = []
     for w, body in dict_entries(unpack, "foldoc"):
         lines = body.split("\n")
+        first_line = lines[0]
         while lines and not lines[0].startswith("   "):   # headword (and variant) lines
             lines.pop(0)
         text = "\n".join(lines)
@@ -193,7 +204,8 @@ def foldoc_records(unpack):
         text = clean(text)
         if len(text.split()) < 4 or text.lower().startswith("see "):
             continue
-        out.append({"source": "foldoc", "entity": w.lower(), "id": f"foldoc:{w}", "title": w, "text": text,
+        # entity and id keep the index key, so the entity-hash split does not depend on the spelling.
+        out.append({"source": "foldoc", "entity": w.lower(), "id": f"foldoc:{w}", "title": headword(w, first_line, text), "text": text,
                     "label": cats[0].split(",")[0].strip() if cats else ""})
     return out
 
@@ -205,7 +217,7 @@ def vera_records(unpack):
         if len(lines) < 2:
             continue
         exp = clean(" ".join(lines[1:]))
-        out.append({"source": "vera", "entity": w.upper(), "id": f"vera:{w}", "title": w, "text": exp, "label": ""})
+        out.append({"source": "vera", "entity": w.upper(), "id": f"vera:{w}", "title": headword(w, lines[0], ""), "text": exp, "label": ""})
     return out
 
 
@@ -373,6 +385,15 @@ def main():
         print(f"{name:8s} {len(recs):7d} records  train {c['train']}  dev {c['dev']}  test {c['test']}")
     allrecs = [r for recs in sources.values() for r in recs]
     rng = random.Random(0)
+    # A few ids repeat within a source (FOLDOC's "APPLE" and "Apple" both sit under the index key
+    # "apple"; a V.E.R.A. acronym with several expansions; a Python API documented twice). The
+    # held-out sets need unique document ids, so "#2", "#3", ... mark the later ones there.
+    # Training pairs keep the plain id: the teacher's passage table (scripts/teacher.py) is keyed
+    # by it, so there a repeated id still shares the first entry's passage.
+    seen_ids = collections.Counter()
+    for r in allrecs:
+        seen_ids[r["id"]] += 1
+        r["uid"] = r["id"] if seen_ids[r["id"]] == 1 else f"{r['id']}#{seen_ids[r['id']]}"
 
     # Stage 1: retrieval pairs from the train split only.
     pairs = []
@@ -409,11 +430,11 @@ def main():
             for t, q, r in retrieval_views(docs):
                 if t == task and q:
                     qid = qids.setdefault(q, f"q{len(qids)}")   # a repeated query marks every doc it names relevant
-                    qrels.append((qid, r["id"]))
+                    qrels.append((qid, r["uid"]))
             queries = [(qid, q) for q, qid in qids.items()]
             # Documents carry no title: every source's title is (or contains) the query
             # itself (package name, lemmas, headword, "page — heading", API name).
-            corpus = [(r["id"], "", r["text"]) for r in docs]
+            corpus = [(r["uid"], "", r["text"]) for r in docs]
             beir(os.path.join(a.out, "eval", split, name), corpus, queries, qrels)
             print(f"eval/{split}/{name}: {len(queries)} queries, {len(corpus)} docs")
         # STS-style pairs: synonyms of the same synset (1) vs random lemma pairs (0).

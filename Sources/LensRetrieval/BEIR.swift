@@ -38,10 +38,15 @@ public struct BEIRDataset: Sendable {
         }
         func idString(_ v: Any?) -> String? { (v as? String) ?? (v as? Int).map(String.init) }
         var docs: [Document] = []
+        var firstLine: [String: Int] = [:]   // a repeated _id would make one relevant id count twice in nDCG
         for (line, o) in try jsonl("corpus.jsonl") {
             guard let id = idString(o["_id"]), let text = o["text"] as? String else {
                 issues.append(LineIssue(file: folder + "/corpus.jsonl", line: line, reason: "needs string _id and text")); continue
             }
+            if let first = firstLine[id] {
+                issues.append(LineIssue(file: folder + "/corpus.jsonl", line: line, reason: "duplicate _id \(id) (first on line \(first))")); continue
+            }
+            firstLine[id] = line
             docs.append(Document(id: id, title: (o["title"] as? String) ?? "", text: text))
         }
         var queries: [(id: String, text: String)] = []

@@ -70,15 +70,19 @@ func write(_ path: String, _ s: String) { write(path, Array(s.utf8)) }
 @Test func beirFolderAndEmptyInputs() throws {
     let d = tempDir("beir")
     try FileManager.default.createDirectory(atPath: d + "/qrels", withIntermediateDirectories: true)
-    write(d + "/corpus.jsonl", "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"doc one\"}\n{\"_id\": \"d2\", \"title\": \"t\", \"text\": \"doc two\"}\n")
+    write(d + "/corpus.jsonl", "{\"_id\": \"d1\", \"title\": \"\", \"text\": \"doc one\"}\n{\"_id\": \"d2\", \"title\": \"t\", \"text\": \"doc two\"}\n{\"_id\": \"d1\", \"text\": \"again\"}\n")
     write(d + "/queries.jsonl", "{\"_id\": \"q1\", \"text\": \"one?\"}\n{\"_id\": \"q2\", \"text\": \"unjudged\"}\n")
     write(d + "/qrels/test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t0\nbad line\n")
     let c = try Corpus.load(d)
-    #expect(c.documents.map(\.id) == ["d1", "d2"])
+    #expect(c.documents.map(\.id) == ["d1", "d2", "d1"])   // an explorer corpus keys documents by position; ids are labels
     let b = try BEIRDataset.load(folder: d)
     #expect(b.queries.map(\.id) == ["q1"])
     #expect(b.qrels == ["q1": ["d1"]])
-    #expect(b.issues.count == 1)
+    // A repeated document _id is reported (file:line, where the first was) and skipped, so a
+    // relevant id can never count twice in nDCG.
+    #expect(b.documents.map(\.id) == ["d1", "d2"] && b.documents[0].text == "doc one")
+    #expect(b.issues.map(\.description).sorted() == ["\(d)/corpus.jsonl:3: duplicate _id d1 (first on line 1)",
+                                                     "\(d)/qrels/test.tsv:4: expected query-id<TAB>corpus-id<TAB>score"])
     write(d + "/empty.jsonl", "\n\n")
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/empty.jsonl") }
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/missing.jsonl") }
