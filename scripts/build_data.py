@@ -348,8 +348,8 @@ def write_sample_corpora(sources, rng):
     deb = lambda r: {"id": r["id"], "title": f"{r['title']}: {r['summary']}", "text": r["text"], "labels": [r["label"], "debian"]}
     wn = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"] + ("" if not r["examples"] else " (e.g. \"" + r["examples"][0] + "\")"),
                     "labels": [r["label"], "wordnet"]}
-    fo = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"], "labels": ["foldoc"] + ([r["label"]] if r["label"] else [])}
-    py = lambda r: {"id": r["id"], "title": r["title"], "text": r["text"], "labels": ["python-docs", r.get("kind", "")]}
+    fo = lambda r: {"id": r["uid"], "title": r["title"], "text": r["text"], "labels": ["foldoc"] + ([r["label"]] if r["label"] else [])}
+    py = lambda r: {"id": r["uid"], "title": r["title"], "text": r["text"], "labels": ["python-docs", r.get("kind", "")]}
     corpora = {
         "debian-packages": pick("debian", 8000, deb),
         "wordnet-glosses": pick("wordnet", 8000, wn),
