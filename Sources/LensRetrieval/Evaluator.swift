@@ -55,12 +55,7 @@ public enum RetrievalEvaluator {
         return out
     }
 
-    /// BM25 over the same documents and queries.
-    public static func evaluateBM25(dataset: BEIRDataset) -> RankingMetrics {
-        RankingMetrics.evaluate(rankings: rankBM25(dataset: dataset), qrels: dataset.qrels)
-    }
-
-    /// BM25's top 100 document ids per query, best first.
+    /// BM25 over the same documents and queries: each query's top 100 document ids, best first.
     public static func rankBM25(dataset: BEIRDataset) -> [String: [String]] {
         let bm25 = BM25(documents: dataset.documents.map(BEIRDataset.documentText))
         var rankings: [String: [String]] = [:]

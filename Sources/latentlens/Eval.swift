@@ -47,10 +47,9 @@ struct Eval: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             if let perQuery {   // fail before minutes of embedding, not after
-                let dir = (perQuery as NSString).deletingLastPathComponent
-                guard access(dir.isEmpty ? "." : dir, W_OK) == 0 else {
-                    throw CLIError("cannot write \(perQuery): \(dir.isEmpty ? "." : dir) is not a writable folder")
-                }
+                let parent = (perQuery as NSString).deletingLastPathComponent
+                let dir = parent.isEmpty ? "." : parent
+                guard access(dir, W_OK) == 0 else { throw CLIError("cannot write \(perQuery): \(dir) is not a writable folder") }
             }
             let model = try modelOptions.load()
             let options = try encoding.embedOptions(for: model)
