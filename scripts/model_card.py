@@ -65,6 +65,9 @@ for s in stages:
       f"in-batch negatives {'on' if s.get('in_batch_negatives', True) else 'off'}, retrieval fraction {s.get('retrieval_fraction', 1)}, "
       f"peak LR {s['learning_rate']:g} (warm-up {s['warmup_steps']}, cosine to 10%)"
       + (", AdamW moments reset at its start (a warm restart)" if s.get("reset_optimizer") else "")
+      + (f", {s['lexical_negatives']} of the negatives BM25-mined" if s.get("lexical_negatives") else "")
+      + (f", its own α {s['distill_weight']:g}" if "distill_weight" in s else "")
+      + (f", its own lexical teacher weight {s['lexical_teacher_weight']:g}" if "lexical_teacher_weight" in s else "")
       + (", task weights " + ", ".join(f"{k} {v:g}" for k, v in s["tasks"].items()) if s.get("tasks") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "
   f"positive-aware margin {recipe['positive_aware_margin']}, AdamW (0.9, 0.98), weight decay {recipe['weight_decay']}, clip {recipe['grad_clip']}, seed {recipe['seed']}")
