@@ -36,7 +36,7 @@ r["mask"] = mask
 r["eval_every"] = 0
 r["eval_sets"] = []
 # The small-scale protocol is one stage-1 cycle and stage 2: the recipe's extra stage-1 cycles
-# (stage1b, stage1c: warm restarts that only add tokens) are dropped, so every cell gets
+# (stage1b, stage1c, stage1d: warm restarts that only add tokens) are dropped, so every cell gets
 # exactly STEPS1 + STEPS2 steps.
 r["stages"] = [r["stages"][0], r["stages"][-1]]
 assert r["stages"][1]["in_batch_negatives"] is False, "the recipe's last stage should be stage 2"

@@ -321,9 +321,12 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect { _ = try Recipe.load(path: bad) } throws: { e in "\(e)".contains("recipe") }
     let shipped = try Recipe.load(path: trainingRepoRoot.appendingPathComponent("Models/recipes/nvembed-mini.json").path)
     try shipped.validate()
-    #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage1c", "stage2"])
-    for cycle in shipped.stages[1...2] { #expect(cycle.resetOptimizer && cycle.inBatchNegatives) }
-    #expect(shipped.stages[3].inBatchNegatives == false && !shipped.stages[3].resetOptimizer)
+    #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage1c", "stage1d", "stage2"])
+    for cycle in shipped.stages[1...3] { #expect(cycle.resetOptimizer && cycle.inBatchNegatives) }
+    #expect(shipped.stages[3].lexicalNegatives == 1 && shipped.stages[3].hardNegatives == 2)
+    // Stage 2: in-batch negatives off (NV-Embed); a warm restart at a third of stage 1d's LR.
+    #expect(shipped.stages[4].inBatchNegatives == false && shipped.stages[4].resetOptimizer)
+    #expect(shipped.stages[4].learningRate < shipped.stages[3].learningRate)
     var dup = shipped
     dup.stages[1].name = "stage1"
     #expect(throws: TrainingError.self) { try dup.validate() }
