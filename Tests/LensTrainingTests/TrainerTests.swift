@@ -324,7 +324,7 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage1c", "stage1d", "stage2"])
     for cycle in shipped.stages[1...3] { #expect(cycle.resetOptimizer && cycle.inBatchNegatives) }
     #expect(shipped.stages[3].lexicalNegatives == 1 && shipped.stages[3].hardNegatives == 2)
-    // Stage 2: in-batch negatives off (NV-Embed); a warm restart at a third of stage 1d's LR.
+    // Stage 2: in-batch negatives off (NV-Embed); a warm restart below stage 1d's peak LR (3e-5 vs 3e-4).
     #expect(shipped.stages[4].inBatchNegatives == false && shipped.stages[4].resetOptimizer)
     #expect(shipped.stages[4].learningRate < shipped.stages[3].learningRate)
     var dup = shipped
