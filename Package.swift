@@ -45,8 +45,8 @@ let package = Package(
         .testTarget(name: "LensMathTests", dependencies: ["LensMath"]),
         .testTarget(name: "LensTokenizerTests", dependencies: ["LensTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "LensModelTests", dependencies: ["LensModel", "LensMath"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval"]),
-        .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining"]),
+        .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval", "LensSupport"]),
+        .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining", "LensSupport"]),
         .testTarget(name: "LensExplorerTests", dependencies: ["LensExplorer", "LensTerminal"]),
     ],
     cxxLanguageStandard: .cxx17

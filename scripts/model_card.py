@@ -110,8 +110,8 @@ if test:
     w("`scripts/evaluate-default-model.sh` (full test sets; queries with the training task's instruction, "
       "documents without; BM25 is the tool's own, on the same texts; MiniLM scored by `scripts/teacher.py eval`).\n")
     teacher = test.get("teacher", {})
-    w("| test set | queries | docs | latent | mean | EOS | BM25 | all-MiniLM-L6-v2 | latent vs BM25, queries better / worse / tied |")
-    w("|---|---|---|---|---|---|---|---|---|")
+    w("| test set | queries | docs | latent | mean | EOS | BM25 | all-MiniLM-L6-v2 | latent − BM25 (95% CI) | latent vs BM25, queries better / worse / tied |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for k, v in test.items():
         if k == "teacher":
             continue
@@ -119,11 +119,14 @@ if test:
         tt = f"{teacher[k]['ndcg@10']:.3f}" if k in teacher else "—"
         h = v.get("versus_bm25", {}).get("latent")
         hh = f"{h['better']} / {h['worse']} / {h['tied']}" if h else "—"
+        ci = h.get("ndcg@10_delta_ci95") if h else None
+        dd = f"{h['ndcg@10_delta']:+.3f} ({ci[0]:+.3f} to {ci[1]:+.3f})" if ci else "—"
         w(f"| {k} | {v['queries']} | {v['documents']} | {r['latent']['ndcg@10']:.3f} | {r['mean']['ndcg@10']:.3f} | "
-          f"{r['eos']['ndcg@10']:.3f} | {r['bm25']['ndcg@10']:.3f} | {tt} | {hh} |")
+          f"{r['eos']['ndcg@10']:.3f} | {r['bm25']['ndcg@10']:.3f} | {tt} | {dd} | {hh} |")
     if any("versus_bm25" in v for k, v in test.items() if k != "teacher"):
-        w("\nThe last column counts the queries on which latent pooling's nDCG@10 is above, below or equal to "
-          "BM25's (`latentlens eval --per-query` lists them).")
+        w("\nThe last two columns compare latent pooling with BM25 query by query: the mean nDCG@10 difference with a "
+          "95% paired-bootstrap interval (2000 resamples of the queries, seeded; docs/EVAL.md), and the queries on which "
+          "latent pooling's nDCG@10 is above, below or equal to BM25's (`latentlens eval --per-query` lists them).")
     w("")
 if test:
     wins = [k for k, v in test.items() if k != "teacher" and v["results"]["latent"]["ndcg@10"] > v["results"]["bm25"]["ndcg@10"]]
@@ -134,10 +137,15 @@ if test:
     def margin(k):
         r = test[k]["results"]
         return r["latent"]["ndcg@10"] - r["bm25"]["ndcg@10"]
-    narrow = [k for k in wins if margin(k) < 0.01]
+    def ci(k):
+        return test[k].get("versus_bm25", {}).get("latent", {}).get("ndcg@10_delta_ci95")
+    # A win whose interval reaches 0 (or, without an interval, a margin under 0.01) is not one to count on.
+    narrow = [k for k in wins if (ci(k)[0] <= 0 if ci(k) else margin(k) < 0.01)]
+    close = [k for k in losses if ci(k) and ci(k)[1] >= 0]
     w(f"- Latent pooling beats the tool's BM25 on {', '.join(wins) if wins else 'no set'}"
-      + (f" ({', '.join(narrow)} by less than 0.01 nDCG@10: within noise, not a win to count on)" if narrow else "")
-      + (f" and does **not** on {', '.join(losses)}" if losses else "") + ". "
+      + (f" ({', '.join(narrow)} within noise: the 95% interval of the difference includes 0)" if narrow else "")
+      + (f" and does **not** on {', '.join(losses)}" if losses else "")
+      + (f" (on {', '.join(close)} the interval includes 0: a loss within noise, but not a win)" if close else "") + ". "
       + ("Where it loses, queries share rare words with their documents ("
          + ", ".join({"debian-packages": "package summaries and descriptions", "foldoc-terms": "a FOLDOC headword repeated in its definition",
                       "pydocs-sections": "section titles inside sections", "wordnet-definitions": "a word inside its gloss",

@@ -1,6 +1,7 @@
 import Foundation
 import LensMath
 import LensModel
+import LensSupport
 
 /// One trainable tensor: value, gradient and AdamW moments, all f32.
 public final class Parameter: @unchecked Sendable {
@@ -152,25 +153,5 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .badCheckpoint(s): return "checkpoint: \(s)"
         case let .io(s): return s
         }
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64) whose whole state is one UInt64, so
-/// checkpoints can save it and training resumes bit-for-bit.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Standard normal (Box–Muller).
-    public mutating func nextGaussian() -> Double {
-        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }

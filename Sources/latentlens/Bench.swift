@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LensMath
 import LensModel
+import LensSupport
 import LensRetrieval
 import LensTraining
 

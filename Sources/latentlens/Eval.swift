@@ -76,7 +76,7 @@ struct Eval: ParsableCommand {
         var runs = options.poolings.map { ($0.rawValue, rankings[$0]!) }
         if let bm25Rankings { runs.append(("bm25", bm25Rankings)) }
         if let perQuery { try writePerQuery(perQuery, ds, runs) }
-        let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.headToHead(rankings[p]!, b, qrels: ds.qrels)) } }
+        let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.compare(rankings[p]!, b, qrels: ds.qrels)) } }
         if json {
             var w = JSONWriter()
             w.beginObject()
@@ -95,7 +95,10 @@ struct Eval: ParsableCommand {
                 w.key("versus_bm25")
                 w.beginObject()
                 for (p, h) in versus {
-                    w.key(p.rawValue); w.beginObject(); w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied); w.endObject()
+                    w.key(p.rawValue); w.beginObject(); w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied)
+                    w.member("ndcg@10_delta", h.delta)
+                    w.key("ndcg@10_delta_ci95"); w.beginArray(); w.number(h.low); w.number(h.high); w.endArray()
+                    w.endObject()
                 }
                 w.endObject()
             }
@@ -111,7 +114,8 @@ struct Eval: ParsableCommand {
             for p in options.poolings { row(p.rawValue, metrics[p]!) }
             if let bm25 { row("bm25", bm25) }
             for (p, h) in versus ?? [] {
-                print("  \(p.rawValue) vs bm25, per query (nDCG@10): better on \(h.better), worse on \(h.worse), tied on \(h.tied)")
+                print("  \(p.rawValue) vs bm25, per query (nDCG@10): better on \(h.better), worse on \(h.worse), tied on \(h.tied); "
+                      + String(format: "mean difference %+.4f (95%% CI %+.4f to %+.4f, paired bootstrap)", h.delta, h.low, h.high))
             }
             if let perQuery { print("  per-query results: \(perQuery)") }
         }

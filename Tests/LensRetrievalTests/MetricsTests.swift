@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import LensRetrieval
+import LensSupport
 
 /// Metric code on hand-computed toy cases.
 @Test func ndcgOnHandComputedCases() {
@@ -29,8 +30,52 @@ import LensRetrieval
     // q4 has no relevant document and is not counted.
     let a = ["q1": ["d1"], "q2": ["x"], "q3": ["d3"], "q4": ["d4"]]
     let b = ["q1": ["x", "d1"], "q2": ["d2"], "q3": ["d3", "x"]]
-    let h = RankingMetrics.headToHead(a, b, qrels: ["q1": ["d1"], "q2": ["d2"], "q3": ["d3"], "q4": []])
+    let qrels: [String: Set<String>] = ["q1": ["d1"], "q2": ["d2"], "q3": ["d3"], "q4": []]
+    let h = RankingMetrics.compare(a, b, qrels: qrels)
     #expect(h.better == 1 && h.worse == 1 && h.tied == 1)
+    // Differences: q1 1 − 1/log2(3), q2 −1, q3 0; the mean is nDCG@10(a) − nDCG@10(b).
+    let want = ((1 - 1 / log2(3.0)) - 1 + 0) / 3
+    #expect(abs(h.delta - want) < 1e-12)
+    let ma = RankingMetrics.evaluate(rankings: a, qrels: qrels), mb = RankingMetrics.evaluate(rankings: b, qrels: qrels)
+    #expect(abs(h.delta - (ma.ndcg10 - mb.ndcg10)) < 1e-12)
+    // Resampled means of 3 values lie between the smallest and the largest difference.
+    #expect(h.low >= -1 && h.high <= 1 - 1 / log2(3.0) && h.low <= h.delta && h.delta <= h.high && h.low < h.high)
+}
+
+/// The paired bootstrap: deterministic, independent of dictionary order, degenerate when every
+/// query moves by the same amount, and on many queries close to the normal approximation
+/// mean ± 1.96 · sd / √n (the check that the resampling and the percentiles are right).
+@Test func pairedBootstrapInterval() {
+    // 400 queries; run a finds the document at rank r_a, run b at rank r_b, drawn from a fixed generator.
+    var rng = SplitMix64(seed: 5)
+    var a: [String: [String]] = [:], b: [String: [String]] = [:], qrels: [String: Set<String>] = [:]
+    var diffs: [Double] = []
+    func ranking(_ rank: Int) -> [String] { (1..<rank).map { "x\($0)" } + ["rel"] }
+    for q in 0..<400 {
+        let ra = 1 + Int(rng.next() % 12), rb = 1 + Int(rng.next() % 8)
+        a["q\(q)"] = ranking(ra); b["q\(q)"] = ranking(rb); qrels["q\(q)"] = ["rel"]
+        func g(_ r: Int) -> Double { r <= 10 ? 1 / log2(Double(r) + 1) : 0 }
+        diffs.append(g(ra) - g(rb))
+    }
+    let c = RankingMetrics.compare(a, b, qrels: qrels)
+    let n = Double(diffs.count), mean = diffs.reduce(0, +) / n
+    let sd = (diffs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (n - 1)).squareRoot()
+    let half = 1.96 * sd / n.squareRoot()
+    #expect(abs(c.delta - mean) < 1e-12)
+    #expect(abs(c.low - (mean - half)) < 0.08 * half, "low \(c.low) vs normal \(mean - half)")
+    #expect(abs(c.high - (mean + half)) < 0.08 * half, "high \(c.high) vs normal \(mean + half)")
+    #expect(c.better + c.worse + c.tied == 400)
+    // Same input, same interval; a dictionary built in another order gives the same answer.
+    #expect(RankingMetrics.compare(a, b, qrels: qrels) == c)
+    var shuffled: [String: Set<String>] = [:]
+    for k in qrels.keys.sorted().reversed() { shuffled[k] = qrels[k] }
+    #expect(RankingMetrics.compare(a, b, qrels: shuffled) == c)
+    #expect(RankingMetrics.compare(a, b, qrels: qrels, seed: 2) != c)
+    // Every query one rank worse at the top (1 → 2): a constant difference, a zero-width interval.
+    let worse = Dictionary(uniqueKeysWithValues: qrels.keys.map { ($0, ["x", "rel"]) })
+    let best = Dictionary(uniqueKeysWithValues: qrels.keys.map { ($0, ["rel"]) })
+    let k = RankingMetrics.compare(worse, best, qrels: qrels)
+    #expect(k.worse == 400 && abs(k.delta - (1 / log2(3.0) - 1)) < 1e-12 && abs(k.low - k.delta) < 1e-12 && abs(k.high - k.delta) < 1e-12)
 }
 
 @Test func correlationsOnHandComputedCases() {
@@ -75,7 +120,7 @@ import LensRetrieval
 
 @Test func bm25SearchEqualsRankingEveryDocumentByScore() {
     // Random documents over a small vocabulary: many shared words, many tied scores.
-    var rng = SplitMix64Lite(seed: 11)
+    var rng = SplitMix64(seed: 11)
     let vocab = (0..<40).map { "w\($0)" }
     let docs = (0..<300).map { _ in (0..<(1 + Int(rng.next() % 12))).map { _ in vocab[Int(rng.next() % 40)] }.joined(separator: " ") }
     let bm = BM25(documents: docs)
@@ -93,18 +138,6 @@ import LensRetrieval
             #expect(zip(got, want).allSatisfy { abs($0.score - $1.1) < 1e-9 })
         }
         #expect(bm.search(query, k: 5).map { $0.index } == Array(wantIndex.prefix(5)))
-    }
-}
-
-struct SplitMix64Lite {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

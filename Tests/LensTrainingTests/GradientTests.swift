@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import LensMath
 import LensModel
+import LensSupport
 @testable import LensTraining
 
 /// Finite-difference checks of every backward pass: each kernel alone, the contrastive

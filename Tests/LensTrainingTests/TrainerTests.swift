@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import LensMath
 import LensModel
+import LensSupport
 import LensRetrieval
 @testable import LensTraining
 
