@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Model selection on the dev sets (data/eval/dev/*; never the test sets): latent pooling against
+# the tool's BM25 on full dev sets, each query with its training task's instruction, one line per
+# set with the paired-bootstrap interval of the difference. Writes nothing but DIR/eval-dev.json.
+#   scripts/evaluate-dev.sh MODEL_DIR [SET ...]   (default: every dev retrieval set)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+[[ $# -ge 1 ]] || { echo "usage: scripts/evaluate-dev.sh MODEL_DIR [SET ...]" >&2; exit 2; }
+MODEL=$1; shift
+BIN=.build/release/latentlens
+[[ -x $BIN ]] || swift build -c release --product latentlens
+# The task strings the trainer uses (Sources/LensTraining/TrainingData.swift) and
+# scripts/evaluate-default-model.sh uses for the test sets.
+declare -A TASK=(
+  [debian-packages]="Given a one-line summary of a software package, retrieve the package's full description"
+  [wordnet-definitions]="Given a word or phrase, retrieve its dictionary definition"
+  [foldoc-terms]="Given a computing term, retrieve its definition"
+  [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
+  [pydocs-api]="Given a Python API name, retrieve its documentation"
+)
+SETS=("$@")
+[[ ${#SETS[@]} -gt 0 ]] || SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
+for set in "${SETS[@]}"; do
+  [[ -n ${TASK[$set]+x} ]] || { echo "unknown set $set (one of: ${!TASK[*]})" >&2; exit 2; }
+  [[ -d data/eval/dev/$set ]] || { echo "missing data/eval/dev/$set: run python3 scripts/build_data.py" >&2; exit 1; }
+done
+[[ -f $MODEL/config.json ]] || { echo "$MODEL: no config.json (not a model folder)" >&2; exit 1; }
+OUT=$MODEL/eval-dev.json
+trap 'rm -f "$OUT.tmp"' EXIT
+echo "{" >"$OUT.tmp"
+first=1
+for set in "${SETS[@]}"; do
+  dir=data/eval/dev/$set
+  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json)
+  [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
+  first=0
+  printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"
+  python3 - "$set" "$line" <<'PY'
+import json, sys
+d = json.loads(sys.argv[2]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
+print(f"{sys.argv[1]:20s} latent {r['latent']['ndcg@10']:.4f}  bm25 {r['bm25']['ndcg@10']:.4f}  "
+      f"diff {v['ndcg@10_delta']:+.4f} (95% CI {lo:+.4f} to {hi:+.4f})  queries +{v['better']} -{v['worse']} ={v['tied']}")
+PY
+done
+echo "}" >>"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "wrote $OUT" >&2
