@@ -158,6 +158,18 @@ if test:
     w(f"- Pooling order latent ≥ mean (within 0.005) > EOS holds on {len(order)} of {len(test) - (1 if 'teacher' in test else 0)} sets, "
       "the paper's trend (Table 2); EOS trails most, as expected when no pretraining taught the model to "
       "summarise into one position.")
+    sets_ = [k for k in test if k != "teacher" and "pooling_pairs" in test[k]]
+    if sets_:
+        def verdict(pair):
+            up = [k for k in sets_ if test[k]["pooling_pairs"][pair]["ndcg@10_delta_ci95"][0] > 0]
+            down = [k for k in sets_ if test[k]["pooling_pairs"][pair]["ndcg@10_delta_ci95"][1] < 0]
+            return up, down
+        lm_up, lm_down = verdict("latent-mean")
+        le_up, le_down = verdict("latent-eos")
+        w("- Beyond noise (95% paired-bootstrap interval of the per-query difference clear of 0): latent beats mean on "
+          + (", ".join(lm_up) if lm_up else "no set") + (f", loses to it on {', '.join(lm_down)}" if lm_down else "")
+          + f" (elsewhere a tie within noise); latent beats EOS on {', '.join(le_up) if le_up else 'no set'}"
+          + (f", loses to it on {', '.join(le_down)}" if le_down else "") + ".")
     if dev:
         by = {}
         for r in dev:

@@ -77,6 +77,10 @@ struct Eval: ParsableCommand {
         if let bm25Rankings { runs.append(("bm25", bm25Rankings)) }
         if let perQuery { try writePerQuery(perQuery, ds, runs) }
         let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.compare(rankings[p]!, b, qrels: ds.qrels)) } }
+        // Each pair of poolings from the same pass (latent−mean, latent−eos, mean−eos): is the gap between them real?
+        let pairs = options.poolings.indices.flatMap { i in options.poolings.indices.filter { $0 > i }.map { j in
+            (options.poolings[i], options.poolings[j], RankingMetrics.compare(rankings[options.poolings[i]]!, rankings[options.poolings[j]]!, qrels: ds.qrels))
+        } }
         if json {
             var w = JSONWriter()
             w.beginObject()
@@ -95,11 +99,14 @@ struct Eval: ParsableCommand {
                 w.key("versus_bm25")
                 w.beginObject()
                 for (p, h) in versus {
-                    w.key(p.rawValue); w.beginObject(); w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied)
-                    w.member("ndcg@10_delta", h.delta)
-                    w.key("ndcg@10_delta_ci95"); w.beginArray(); w.number(h.low); w.number(h.high); w.endArray()
-                    w.endObject()
+                    w.key(p.rawValue); w.beginObject(); writeComparison(&w, h)
                 }
+                w.endObject()
+            }
+            if !pairs.isEmpty {
+                w.key("pooling_pairs")
+                w.beginObject()
+                for (a, b, h) in pairs { w.key("\(a.rawValue)-\(b.rawValue)"); w.beginObject(); writeComparison(&w, h) }
                 w.endObject()
             }
             w.member("seconds", seconds)
@@ -113,10 +120,15 @@ struct Eval: ParsableCommand {
             }
             for p in options.poolings { row(p.rawValue, metrics[p]!) }
             if let bm25 { row("bm25", bm25) }
-            for (p, h) in versus ?? [] {
-                print("  \(p.rawValue) vs bm25, per query (nDCG@10): better on \(h.better), worse on \(h.worse), tied on \(h.tied); "
-                      + String(format: "mean difference %+.4f (95%% CI %+.4f to %+.4f, paired bootstrap)", h.delta, h.low, h.high))
+            if !pairs.isEmpty || versus != nil {
+                print("  per query (nDCG@10)     better worse  tied  mean diff  95% CI (paired bootstrap)")
             }
+            func line(_ name: String, _ h: PairedComparison) {
+                print("  " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + String(format: " %6d %5d %5d  %+8.4f   %+.4f to %+.4f", h.better, h.worse, h.tied, h.delta, h.low, h.high))
+            }
+            for (p, h) in versus ?? [] { line("\(p.rawValue) vs bm25", h) }
+            for (a, b, h) in pairs { line("\(a.rawValue) vs \(b.rawValue)", h) }
             if let perQuery { print("  per-query results: \(perQuery)") }
         }
     }
@@ -149,6 +161,14 @@ struct Eval: ParsableCommand {
             out += w.text + "\n"
         }
         do { try out.write(toFile: path, atomically: true, encoding: .utf8) } catch { throw CLIError("cannot write \(path): \(error)") }
+    }
+
+    /// The members of one comparison, then closes the object the caller opened.
+    func writeComparison(_ w: inout JSONWriter, _ h: PairedComparison) {
+        w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied)
+        w.member("ndcg@10_delta", h.delta)
+        w.key("ndcg@10_delta_ci95"); w.beginArray(); w.number(h.low); w.number(h.high); w.endArray()
+        w.endObject()
     }
 
     func writeMetrics(_ w: inout JSONWriter, _ m: RankingMetrics) {
