@@ -9,13 +9,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 MODEL=${1:-Models/nvembed-mini}
 BIN=.build/release/latentlens
 [[ -x $BIN ]] || swift build -c release --product latentlens
-declare -A TASK=(
-  [debian-packages]="Given a one-line summary of a software package, retrieve the package's full description"
-  [wordnet-definitions]="Given a word or phrase, retrieve its dictionary definition"
-  [foldoc-terms]="Given a computing term, retrieve its definition"
-  [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
-  [pydocs-api]="Given a Python API name, retrieve its documentation"
-)
+source scripts/eval-tasks.sh
 OUT=$MODEL/eval-test.json
 echo "{" >"$OUT.tmp"
 first=1

@@ -10,15 +10,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 MODEL=$1; shift
 BIN=.build/release/latentlens
 [[ -x $BIN ]] || swift build -c release --product latentlens
-# The task strings the trainer uses (Sources/LensTraining/TrainingData.swift) and
-# scripts/evaluate-default-model.sh uses for the test sets.
-declare -A TASK=(
-  [debian-packages]="Given a one-line summary of a software package, retrieve the package's full description"
-  [wordnet-definitions]="Given a word or phrase, retrieve its dictionary definition"
-  [foldoc-terms]="Given a computing term, retrieve its definition"
-  [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
-  [pydocs-api]="Given a Python API name, retrieve its documentation"
-)
+source scripts/eval-tasks.sh
 SETS=("$@")
 [[ ${#SETS[@]} -gt 0 ]] || SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
 for set in "${SETS[@]}"; do
