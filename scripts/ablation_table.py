@@ -5,6 +5,7 @@ of docs/ABLATION.md: nDCG@10 (and Recall@10) per pooling × mask × held-out tes
     python3 scripts/ablation_table.py [docs/ABLATION-results.json]
 """
 import json
+import os
 import sys
 
 path = sys.argv[1] if len(sys.argv) > 1 else "docs/ABLATION-results.json"
@@ -42,3 +43,27 @@ print("nDCG@10\n")
 print(table("ndcg@10"))
 print("\nRecall@10\n")
 print(table("recall@10"))
+
+pairs_path = os.path.join(os.path.dirname(path), "ABLATION-pairs.json")
+if os.path.exists(pairs_path):
+    with open(pairs_path) as f:
+        contrasts = json.load(f)["contrasts"]
+    print("\nPaired differences, nDCG@10 of A − B per query: mean (95% paired-bootstrap interval); "
+          "**bold** where the interval is clear of 0\n")
+    names = []
+    for c in contrasts:
+        if (c["a"], c["b"]) not in names:
+            names.append((c["a"], c["b"]))
+    print("| A − B | " + " | ".join(sets) + " |")
+    print("|---|" + "---|" * len(sets))
+    for a, b in names:
+        cells_ = []
+        for s in sets:
+            c = next((c for c in contrasts if (c["a"], c["b"], c["set"]) == (a, b, s)), None)
+            if c is None:
+                cells_.append("—")
+                continue
+            lo, hi = c["ndcg@10_delta_ci95"]
+            cell = f"{c['ndcg@10_delta']:+.3f} ({lo:+.3f} to {hi:+.3f})"
+            cells_.append(f"**{cell}**" if lo > 0 or hi < 0 else cell)
+        print(f"| {a} − {b} | " + " | ".join(cells_) + " |")

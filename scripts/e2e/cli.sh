@@ -132,6 +132,8 @@ python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pq.jsonl >$T/out 2>&1; rc
 check "compare_per_query.py: files from different sets are refused" "[[ $rc != 0 ]] && grep -q 'cover different queries' $T/out"
 (source scripts/eval-tasks.sh; for k in "${!TASK[@]}"; do grep -qF "\"${TASK[$k]}\"" Sources/LensTraining/TrainingData.swift || echo "$k"; done) >$T/out
 check "scripts/eval-tasks.sh: every evaluation instruction is one the trainer uses" "[[ ! -s $T/out ]]"
+python3 scripts/ablation_table.py >$T/abl.md
+check "docs/ABLATION.md carries exactly the tables scripts/ablation_table.py prints from the results files" "python3 -c 'import sys; sys.exit(open(sys.argv[1]).read().strip() not in open(sys.argv[2]).read())' $T/abl.md docs/ABLATION.md"
 "$BIN" eval --corpus $T/beir --per-query $T/no/such/dir/pq.jsonl >$T/out 2>$T/err; rc=$?
 check "eval --per-query into a missing folder: refused before embedding" "[[ $rc == 1 ]] && grep -q 'cannot write $T/no/such/dir/pq.jsonl: $T/no/such/dir is not a writable folder' $T/err && [[ ! -s $T/out ]]"
 "$BIN" eval --pairs $T/beir/qrels/test.tsv --per-query $T/x.jsonl >$T/out 2>$T/err; rc=$?
