@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Model selection on the dev sets (data/eval/dev/*; never the test sets): latent pooling against
 # the tool's BM25 on full dev sets, each query with its training task's instruction, one line per
-# set with the paired-bootstrap interval of the difference. Writes nothing but DIR/eval-dev.json.
+# set with the paired-bootstrap interval of the difference. Writes DIR/eval-dev.json and, per set,
+# DIR/eval-dev.SET.jsonl (each query's result: compare two models with scripts/compare_per_query.py).
 #   scripts/evaluate-dev.sh MODEL_DIR [SET ...]   (default: every dev retrieval set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,8 @@ echo "{" >"$OUT.tmp"
 first=1
 for set in "${SETS[@]}"; do
   dir=data/eval/dev/$set
-  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json)
+  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json \
+         --per-query "$MODEL/eval-dev.$set.jsonl")
   [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
   first=0
   printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"
