@@ -14,8 +14,7 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-from bootstrap_check import bootstrap  # noqa: E402
+from paired_bootstrap import load_per_query, paired
 
 SETS = ["debian-packages", "wordnet-definitions", "foldoc-terms", "pydocs-api"]
 CONTRASTS = [("latent-bidirectional", "mean-bidirectional"), ("latent-bidirectional", "eos-bidirectional"),
@@ -26,9 +25,7 @@ CONTRASTS = [("latent-bidirectional", "mean-bidirectional"), ("latent-bidirectio
 def per_query(root, variant, dataset):
     path = os.path.join(root, variant, f"{dataset}.per-query.jsonl")
     pooling = variant.split("-")[0]
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
-    return {r["query_id"]: r["runs"][pooling]["ndcg@10"] for r in rows if r["relevant"]}, path
+    return {q: r["runs"][pooling]["ndcg@10"] for q, r in load_per_query(path).items()}, path
 
 
 def main():
@@ -46,11 +43,7 @@ def main():
                 sys.exit(f"{pa} and {pb} cover different queries")
             ids = sorted(qa)
             diffs = [qa[q] - qb[q] for q in ids]
-            lo, hi = bootstrap(diffs, 1)
-            result.append({"a": a, "b": b, "set": s, "queries": len(ids),
-                           "better": sum(d > 0 for d in diffs), "worse": sum(d < 0 for d in diffs),
-                           "tied": sum(d == 0 for d in diffs), "ndcg@10_delta": sum(diffs) / len(diffs),
-                           "ndcg@10_delta_ci95": [lo, hi]})
+            result.append({"a": a, "b": b, "set": s, "queries": len(ids)} | paired(diffs))
     with open(out + ".tmp", "w") as f:
         json.dump({"contrasts": result}, f, indent=1)
     os.replace(out + ".tmp", out)

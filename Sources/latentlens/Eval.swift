@@ -99,14 +99,14 @@ struct Eval: ParsableCommand {
                 w.key("versus_bm25")
                 w.beginObject()
                 for (p, h) in versus {
-                    w.key(p.rawValue); w.beginObject(); writeComparison(&w, h)
+                    w.key(p.rawValue); writeComparison(&w, h)
                 }
                 w.endObject()
             }
             if !pairs.isEmpty {
                 w.key("pooling_pairs")
                 w.beginObject()
-                for (a, b, h) in pairs { w.key("\(a.rawValue)-\(b.rawValue)"); w.beginObject(); writeComparison(&w, h) }
+                for (a, b, h) in pairs { w.key("\(a.rawValue)-\(b.rawValue)"); writeComparison(&w, h) }
                 w.endObject()
             }
             w.member("seconds", seconds)
@@ -163,8 +163,8 @@ struct Eval: ParsableCommand {
         do { try out.write(toFile: path, atomically: true, encoding: .utf8) } catch { throw CLIError("cannot write \(path): \(error)") }
     }
 
-    /// The members of one comparison, then closes the object the caller opened.
     func writeComparison(_ w: inout JSONWriter, _ h: PairedComparison) {
+        w.beginObject()
         w.member("better", h.better); w.member("worse", h.worse); w.member("tied", h.tied)
         w.member("ndcg@10_delta", h.delta)
         w.key("ndcg@10_delta_ci95"); w.beginArray(); w.number(h.low); w.number(h.high); w.endArray()

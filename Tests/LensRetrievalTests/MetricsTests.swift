@@ -23,7 +23,7 @@ import LensSupport
     #expect(abs(m.ndcg10 - (1 + 1 / log2(3.0)) / 2) < 1e-12)
 }
 
-@Test func firstRelevantRankAndHeadToHeadOnHandComputedCases() {
+@Test func firstRelevantRankAndPairedCountsOnHandComputedCases() {
     #expect(RankingMetrics.firstRelevantRank(["x", "b", "a"], relevant: ["a", "b"]) == 2)
     #expect(RankingMetrics.firstRelevantRank(["x"], relevant: ["a"]) == nil)
     // q1: a finds it at 1, b at 2 (a better); q2: a misses, b at 1 (a worse); q3: both at 1 (tied);

@@ -3,6 +3,9 @@
 
 usage: bootstrap_check.py EVAL.json PER_QUERY.jsonl
 
+The resampling itself is scripts/paired_bootstrap.py's, written from the description, not
+from the Swift code.
+
 For every comparison the JSON reports (each pooling vs bm25, each pair of poolings) it recomputes,
 from the per-query nDCG@10 values alone, the mean difference and the 95% interval: SplitMix64
 seeded with 1, 2000 resamples of as many queries as there are, drawn over the query ids in sorted
@@ -11,31 +14,17 @@ requires at least one to differ, so a set too small to tell seeds apart fails in
 vacuously.
 """
 import json
-import math
+import os
 import sys
 
-M = (1 << 64) - 1
-
-
-def bootstrap(diffs, seed, resamples=2000):
-    state, means = seed, []
-    for _ in range(resamples):
-        s = 0.0
-        for _ in diffs:
-            state = (state + 0x9E3779B97F4A7C15) & M
-            z = state
-            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
-            s += diffs[(z ^ (z >> 31)) % len(diffs)]
-        means.append(s / len(diffs))
-    means.sort()
-    return means[math.ceil(0.025 * resamples) - 1], means[math.ceil(0.975 * resamples) - 1]
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from paired_bootstrap import bootstrap, load_per_query  # noqa: E402
 
 
 def main():
     agg = json.load(open(sys.argv[1]))
-    rows = sorted((json.loads(l) for l in open(sys.argv[2])), key=lambda r: r["query_id"])
-    rows = [r for r in rows if r["relevant"]]
+    by_id = load_per_query(sys.argv[2])
+    rows = [by_id[q] for q in sorted(by_id)]
     poolings = [p for p in ("latent", "mean", "eos") if p in agg["results"]]
     pairs = [(p, "bm25", agg["versus_bm25"][p]) for p in poolings if "versus_bm25" in agg]
     pairs += [(a, b, agg["pooling_pairs"][f"{a}-{b}"]) for i, a in enumerate(poolings) for b in poolings[i + 1:]]
