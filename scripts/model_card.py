@@ -83,13 +83,16 @@ if summ:
     w(f"Steps {summ['steps']}, tokens seen {summ['tokens_seen']:,}, training wall time {summ['train_seconds'] / 3600:.2f} h "
       f"({tok_s:,.0f} tokens/s) on the 2-core machine (data loading and dev evaluations not included).\n")
 w("Regenerate (from a clean clone, a few hours on 2 cores): `scripts/train-default-model.sh`. The run is "
-  "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones.\n")
+  "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones. How closely a retrain "
+  "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\".\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")
-    w(f"This model's run began at **{st}** from `{src}`, the f32 model the stages before it exported in an earlier run "
-      f"of the same recipe (`latentlens train --start-stage {st} --from …`); their steps, tokens and time are counted above. "
-      f"{st} resets the optimizer, so it depends on the earlier stages only through those weights, and a run started "
-      "this way ends bit-identical to one that trains every stage itself (tested at small scale).\n")
+    w(f"This model's run began at **{st}** from `{src}`, the f32 model exported at the end of the stages before it by "
+      "a from-scratch run of a recipe file whose stages up to there are identical to this recipe's (that run was started "
+      f"before the later stages were added to the recipe); then `latentlens train --start-stage {st} --from …`. Their steps, "
+      f"tokens and time are counted above. {st} resets the optimizer, so it depends on the earlier stages only through "
+      "those weights, and a run started this way ends bit-identical to one that trains every stage itself (tested at "
+      "small scale), so `scripts/train-default-model.sh` retrains this model given the same data (Debian's archive moves: package descriptions change between snapshots).\n")
 if dev:
     w("## Learning curve (dev nDCG@10, subsampled dev sets)\n")
     sets = sorted({r["set"] for r in dev})
