@@ -3,6 +3,8 @@
 # the tool's own BM25, and (when .venv-teacher exists) the all-MiniLM-L6-v2 teacher.
 # Writes MODEL/eval-test.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
 #   scripts/evaluate-default-model.sh [MODEL_DIR]     (default Models/nvembed-mini)
+# PER_QUERY=DIR also keeps each query's result, DIR/SET.jsonl (compare two models on the test sets
+# with scripts/compare_per_query.py; docs/TRAINING.md, "Reproducibility").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -17,7 +19,9 @@ for set in debian-packages wordnet-definitions foldoc-terms pydocs-sections pydo
   dir=data/eval/test/$set
   [[ -d $dir ]] || { echo "missing $dir: run python3 scripts/build_data.py" >&2; exit 1; }
   echo "== $set" >&2
-  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --baseline bm25 --json)
+  per_query=()
+  [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/$set.jsonl"); }
+  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --baseline bm25 --json "${per_query[@]}")
   [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
   first=0
   printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"

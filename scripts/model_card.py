@@ -92,7 +92,8 @@ if summ.get("started_from"):
       f"before the later stages were added to the recipe); then `latentlens train --start-stage {st} --from …`. Their steps, "
       f"tokens and time are counted above. {st} resets the optimizer, so it depends on the earlier stages only through "
       "those weights, and a run started this way ends bit-identical to one that trains every stage itself (tested at "
-      "small scale), so `scripts/train-default-model.sh` retrains this model given the same data (Debian's archive moves: package descriptions change between snapshots).\n")
+      "small scale), so `scripts/train-default-model.sh` retrains this model given the same data (Debian's archive "
+      "moves: package descriptions change between snapshots).\n")
 if dev:
     w("## Learning curve (dev nDCG@10, subsampled dev sets)\n")
     sets = sorted({r["set"] for r in dev})
