@@ -114,6 +114,18 @@ public final class ParameterSet: @unchecked Sendable {
         }
     }
 
+    /// Rounds every weight to the nearest f16 value (as an f16 export and reload would;
+    /// idempotent). AdamW moments and gradients are left alone.
+    public func roundToF16() {
+        for p in all {
+            var half = [UInt16](repeating: 0, count: p.count)
+            half.withUnsafeMutableBufferPointer { h in
+                HalfPrecision.f32ToF16(p.pointer, h.baseAddress!, count: p.count)
+                HalfPrecision.f16ToF32(h.baseAddress!, p.pointer, count: p.count)
+            }
+        }
+    }
+
     /// In-memory weights for the inference engine (shares no storage with training).
     public func modelWeights() throws -> ModelWeights {
         var tensors: [String: WeightTensor] = [:]

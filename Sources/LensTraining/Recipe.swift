@@ -60,11 +60,17 @@ public struct Recipe: Codable, Sendable {
         /// This stage's `distill_weight` and `lexical_teacher_weight` (absent: the recipe's).
         public var distillWeight: Float? = nil
         public var lexicalTeacherWeight: Float? = nil
+        /// Round every weight to f16 at the stage's start: what the stage sees when it is
+        /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
+        /// can then grow a cycle from its shipped f16 weights and still be regenerated from
+        /// scratch bit for bit.
+        public var roundWeightsToF16 = false
         enum CodingKeys: String, CodingKey {
             case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
             case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
             case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
+            case roundWeightsToF16 = "round_weights_to_f16"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -83,6 +89,7 @@ public struct Recipe: Codable, Sendable {
             lexicalNegatives = try c.decodeIfPresent(Int.self, forKey: .lexicalNegatives) ?? d.lexicalNegatives
             distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight)
             lexicalTeacherWeight = try c.decodeIfPresent(Float.self, forKey: .lexicalTeacherWeight)
+            roundWeightsToF16 = try c.decodeIfPresent(Bool.self, forKey: .roundWeightsToF16) ?? d.roundWeightsToF16
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -102,6 +109,7 @@ public struct Recipe: Codable, Sendable {
             if lexicalNegatives != 0 { try c.encode(lexicalNegatives, forKey: .lexicalNegatives) }
             try c.encodeIfPresent(distillWeight, forKey: .distillWeight)
             try c.encodeIfPresent(lexicalTeacherWeight, forKey: .lexicalTeacherWeight)
+            if roundWeightsToF16 { try c.encode(roundWeightsToF16, forKey: .roundWeightsToF16) }
         }
     }
 

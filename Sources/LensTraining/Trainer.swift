@@ -166,6 +166,7 @@ public final class Trainer: @unchecked Sendable {
         while state.stage < recipe.stages.count {
             let stage = recipe.stages[state.stage]
             if stage.resetOptimizer && state.step == 0 { params.zeroMoments() }
+            if stage.roundWeightsToF16 && state.step == 0 { params.roundToF16() }
             if stage.lexicalNegatives > 0 && data.lexicalCandidates == nil { data.mineLexicalCandidates(top: recipe.mineTop, log: log) }
             while state.step < stage.steps {
                 let report = trainStep(stage: stage, stageIndex: state.stage, step: state.step)

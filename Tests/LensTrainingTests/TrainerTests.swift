@@ -129,6 +129,39 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     }
 }
 
+/// A stage with round_weights_to_f16 continues from an f16 export (the shipped model) exactly
+/// as a from-scratch run of the whole recipe does: that run rounds at the stage's start.
+@Test func aStageThatRoundsToF16StartsFromAnF16ExportBitForBit() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [4, 2])
+    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 3; s1b.learningRate = 2e-3; s1b.warmupSteps = 1
+    s1b.resetOptimizer = true; s1b.roundWeightsToF16 = true
+    recipe.stages.insert(s1b, at: 1)
+    let full = try Trainer(recipe: recipe, root: "/", output: data + "/full", tokenizerPath: tinyTokenizer) { _ in }
+    try full.run { _, _, _ in }
+    // The shipped-model analogue: stage 1 alone, exported in f16.
+    var first = recipe; first.stages = [recipe.stages[0]]
+    let shipped = try Trainer(recipe: first, root: "/", output: data + "/shipped", tokenizerPath: tinyTokenizer) { _ in }
+    shipped.exportType = .f16
+    try shipped.run { _, _, _ in }
+    let grown = try Trainer(recipe: recipe, root: "/", output: data + "/grown", tokenizerPath: tinyTokenizer) { _ in }
+    try grown.start(atStage: "stage1b", from: data + "/shipped")
+    try grown.run { _, _, _ in }
+    let differing = zip(full.params.all, grown.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
+    // Without the rounding the full run does not match the one grown from f16 weights.
+    recipe.stages[1].roundWeightsToF16 = false
+    let unrounded = try Trainer(recipe: recipe, root: "/", output: data + "/unrounded", tokenizerPath: tinyTokenizer) { _ in }
+    try unrounded.run { _, _, _ in }
+    #expect(zip(unrounded.params.all, grown.params.all).contains { $0.value.array != $1.value.array })
+    // The key is written only when set, so recipes from before it keep their identity.
+    let enc = String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self)
+    #expect(!enc.contains("round_weights_to_f16"))
+    recipe.stages[1].roundWeightsToF16 = true
+    #expect(String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self).contains("\"round_weights_to_f16\":true"))
+}
+
 @Test func adamBiasCorrectionRestartsAtAResetStage() throws {
     var recipe = tinyRecipe(data: "/nonexistent", steps: [3, 4])
     var mid = recipe.stages[0]; mid.name = "mid"; mid.steps = 2; mid.resetOptimizer = true
