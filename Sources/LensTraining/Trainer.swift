@@ -252,8 +252,9 @@ public final class Trainer: @unchecked Sendable {
         guard model.config.decoder == config.decoder, model.config.latent == config.latent else {
             throw TrainingError.badCheckpoint("\(folder): its config is not this recipe's model")
         }
-        if model.network.weights.embedTokens.sourceType != .f32 {
-            log("warning: \(folder) holds \(model.network.weights.embedTokens.sourceType) weights; the run will not match an uninterrupted one bit for bit")
+        let source = model.network.weights.embedTokens.sourceType
+        if source != .f32 && !(source == .f16 && recipe.stages[k].roundWeightsToF16) {
+            log("warning: \(folder) holds \(source) weights; the run will not match an uninterrupted one bit for bit")
         }
         try params.load(from: model.network.weights)
         params.zeroMoments()

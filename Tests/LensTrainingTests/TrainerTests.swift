@@ -145,8 +145,10 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     let shipped = try Trainer(recipe: first, root: "/", output: data + "/shipped", tokenizerPath: tinyTokenizer) { _ in }
     shipped.exportType = .f16
     try shipped.run { _, _, _ in }
-    let grown = try Trainer(recipe: recipe, root: "/", output: data + "/grown", tokenizerPath: tinyTokenizer) { _ in }
+    var log: [String] = []
+    let grown = try Trainer(recipe: recipe, root: "/", output: data + "/grown", tokenizerPath: tinyTokenizer) { log.append($0) }
     try grown.start(atStage: "stage1b", from: data + "/shipped")
+    #expect(!log.contains { $0.contains("warning") }, "\(log)")   // f16 weights are what this stage starts from
     try grown.run { _, _, _ in }
     let differing = zip(full.params.all, grown.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
     #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
@@ -154,6 +156,10 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     recipe.stages[1].roundWeightsToF16 = false
     let unrounded = try Trainer(recipe: recipe, root: "/", output: data + "/unrounded", tokenizerPath: tinyTokenizer) { _ in }
     try unrounded.run { _, _, _ in }
+    var warned: [String] = []
+    let fromF16 = try Trainer(recipe: recipe, root: "/", output: data + "/from-f16", tokenizerPath: tinyTokenizer) { warned.append($0) }
+    try fromF16.start(atStage: "stage1b", from: data + "/shipped")
+    #expect(warned.contains { $0.contains("warning") && $0.contains("bit for bit") }, "\(warned)")
     #expect(zip(unrounded.params.all, grown.params.all).contains { $0.value.array != $1.value.array })
     // The key is written only when set, so recipes from before it keep their identity.
     let enc = String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self)
