@@ -60,6 +60,9 @@ public struct Recipe: Codable, Sendable {
         /// This stage's `distill_weight` and `lexical_teacher_weight` (absent: the recipe's).
         public var distillWeight: Float? = nil
         public var lexicalTeacherWeight: Float? = nil
+        /// This stage's InfoNCE `temperature` τ and `max_passage_length` (absent: the recipe's).
+        public var temperature: Float? = nil
+        public var maxPassageLength: Int? = nil
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -71,6 +74,7 @@ public struct Recipe: Codable, Sendable {
             case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
+            case temperature, maxPassageLength = "max_passage_length"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -90,6 +94,8 @@ public struct Recipe: Codable, Sendable {
             distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight)
             lexicalTeacherWeight = try c.decodeIfPresent(Float.self, forKey: .lexicalTeacherWeight)
             roundWeightsToF16 = try c.decodeIfPresent(Bool.self, forKey: .roundWeightsToF16) ?? d.roundWeightsToF16
+            temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
+            maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength)
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -110,6 +116,8 @@ public struct Recipe: Codable, Sendable {
             try c.encodeIfPresent(distillWeight, forKey: .distillWeight)
             try c.encodeIfPresent(lexicalTeacherWeight, forKey: .lexicalTeacherWeight)
             if roundWeightsToF16 { try c.encode(roundWeightsToF16, forKey: .roundWeightsToF16) }
+            try c.encodeIfPresent(temperature, forKey: .temperature)
+            try c.encodeIfPresent(maxPassageLength, forKey: .maxPassageLength)
         }
     }
 
@@ -198,6 +206,9 @@ public struct Recipe: Codable, Sendable {
     /// The distillation weight α and the lexical teacher weight w in force during `stage`.
     public func distillWeight(in stage: Stage) -> Float { stage.distillWeight ?? distillWeight }
     public func lexicalTeacherWeight(in stage: Stage) -> Float { stage.lexicalTeacherWeight ?? lexicalTeacherWeight }
+    /// The InfoNCE temperature τ and the passage length cap in force during `stage`.
+    public func temperature(in stage: Stage) -> Float { stage.temperature ?? temperature }
+    public func maxPassageLength(in stage: Stage) -> Int { stage.maxPassageLength ?? maxPassageLength }
 
     public static func load(path: String) throws -> Recipe {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badRecipe("cannot read \(path)") }
@@ -221,6 +232,8 @@ public struct Recipe: Codable, Sendable {
                 throw TrainingError.badRecipe("stage \(s.name): lexical_teacher_weight must be ≥ 0")
             }
             guard (0...1).contains(distillWeight(in: s)) else { throw TrainingError.badRecipe("stage \(s.name): distill_weight must be in [0, 1]") }
+            guard temperature(in: s) > 0, temperature(in: s).isFinite else { throw TrainingError.badRecipe("stage \(s.name): temperature must be > 0") }
+            guard maxPassageLength(in: s) >= 3 else { throw TrainingError.badRecipe("stage \(s.name): max_passage_length must be ≥ 3") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

@@ -210,7 +210,7 @@ public final class Trainer: @unchecked Sendable {
         let out = net.forward(b.packed, mask: recipe.mask, cache: cache)
         let d = config.decoder.hiddenSize, T = b.packed.totalTokens, B = b.queryCount
         let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
-        let loss = ContrastiveLoss(temperature: recipe.temperature, teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight(in: stage))
+        let loss = ContrastiveLoss(temperature: recipe.temperature(in: stage), teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight(in: stage))
         for p in recipe.poolings {
             let states = p == .latent ? out.latent! : out.hidden
             let pooled = TrainingPooling.forward(states, batch: b.packed, poolStart: b.poolStart, pooling: p, width: d)
@@ -357,7 +357,7 @@ public final class Trainer: @unchecked Sendable {
                 }
             }
             for doc in [pair.doc] + negDocs {
-                addCandidate("d\(doc)") { (data.tokens(data.docs[doc], maxLength: recipe.maxPassageLength), 0, doc) }
+                addCandidate("d\(doc)") { (data.tokens(data.docs[doc], maxLength: recipe.maxPassageLength(in: stage)), 0, doc) }
             }
             items.append(Item(query: q, poolStart: pool, pos: "d\(pair.doc)", negs: negDocs.map { "d\($0)" }, pair: pi))
         }
@@ -373,7 +373,7 @@ public final class Trainer: @unchecked Sendable {
             if p == a { p = members[(members.firstIndex(of: a)! + 1) % members.count] }
             let instruction = queryInstruction(task: trainingInstructions[task] ?? "")
             let iLen = data.instructionLength(instruction)
-            func tok(_ e: Int) -> [Int32] { data.tokens(instruction + data.examples[e].text, maxLength: recipe.maxPassageLength) }
+            func tok(_ e: Int) -> [Int32] { data.tokens(instruction + data.examples[e].text, maxLength: recipe.maxPassageLength(in: stage)) }
             var negs: [Int] = []
             while negs.count < max(stage.hardNegatives, 1) {
                 let other = labels[Int(rng.next() % UInt64(labels.count))]

@@ -291,6 +291,53 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(overridden.gradNorm == global.gradNorm && overridden.gradNorm != plain.gradNorm)
 }
 
+/// A stage's temperature replaces the recipe's τ for that stage only, as distill_weight does.
+@Test func stageTemperatureOverridesTheRecipes() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    func firstStep(recipeTau: Float, stageTau: Float?) throws -> StepReport {
+        var recipe = tinyRecipe(data: data, steps: [2, 1])
+        recipe.temperature = recipeTau
+        recipe.stages[0].temperature = stageTau
+        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(recipeTau)-\(stageTau ?? -1)", tokenizerPath: tinyTokenizer) { _ in }
+        return trainer.trainStep(stage: recipe.stages[0], stageIndex: 0, step: 1)
+    }
+    let overridden = try firstStep(recipeTau: 0.1, stageTau: 0.02)
+    let global = try firstStep(recipeTau: 0.02, stageTau: nil)
+    let plain = try firstStep(recipeTau: 0.1, stageTau: nil)
+    for p in Pooling.allCases {
+        #expect(overridden.loss[p] == global.loss[p], "\(p)")
+        #expect(overridden.loss[p] != plain.loss[p], "\(p)")
+    }
+    #expect(overridden.gradNorm == global.gradNorm && overridden.gradNorm != plain.gradNorm)
+}
+
+/// A stage's max_passage_length cuts that stage's passages and leaves its queries at
+/// max_query_length: the same batch (same RNG) under the cap has every candidate within it and
+/// some at it, under the recipe's cap some longer, and the same queries either way. (Stage 2's
+/// examples are passage-side on both ends, so they take the cap too.)
+@Test func stageMaxPassageLengthCutsThatStagesPassages() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.stages[0].maxPassageLength = 12
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(recipe.maxPassageLength(in: recipe.stages[0]) == 12 && recipe.maxPassageLength(in: recipe.stages[1]) == 64)
+    func sequences(_ stage: Recipe.Stage) -> (queries: [[Int32]], candidates: [Int]) {
+        var r = SplitMix64(seed: 9)
+        let b = trainer.buildBatch(stage: stage, rng: &r)
+        let q = (0..<b.queryCount).map { Array(b.packed.ids[b.packed.offsets[$0]..<b.packed.offsets[$0] + b.packed.lengths[$0]]) }
+        return (q, Array(b.packed.lengths[b.queryCount...]))
+    }
+    let cut = sequences(recipe.stages[0])
+    var uncut = recipe.stages[0]
+    uncut.maxPassageLength = nil
+    let full = sequences(uncut)
+    #expect(cut.candidates.allSatisfy { $0 <= 12 } && cut.candidates.contains(12), "\(cut.candidates)")
+    #expect(full.candidates.contains { $0 > 12 } && full.candidates.count == cut.candidates.count)
+    #expect(cut.queries == full.queries && cut.queries.contains { $0.count > 12 })
+}
+
 @Test func lexicalNegativesAreBM25MinedAndPositiveAware() throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
@@ -370,6 +417,12 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     var dup = shipped
     dup.stages[1].name = "stage1"
     #expect(throws: TrainingError.self) { try dup.validate() }
+    for (tau, cap) in [(Float(0), 128), (-0.1, 128), (.nan, 128), (0.05, 2)] {
+        var bad = shipped
+        bad.stages[1].temperature = tau
+        bad.stages[1].maxPassageLength = cap
+        #expect(throws: TrainingError.self) { try bad.validate() }
+    }
     for (alpha, w) in [(Float(1.5), Float(0)), (0.5, -1), (0.5, .nan)] {
         var bad = shipped
         bad.stages[1].distillWeight = alpha
@@ -382,5 +435,6 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(json.distillWeight(in: json.stages[0]) == 0.7 && json.lexicalTeacherWeight(in: json.stages[0]) == json.lexicalTeacherWeight)
     let encoded = String(decoding: try JSONEncoder().encode(shipped.stages[0]), as: UTF8.self)
     #expect(!encoded.contains("distill_weight") && !encoded.contains("lexical_teacher_weight"), "\(encoded)")
+    #expect(!encoded.contains("temperature") && !encoded.contains("max_passage_length"), "\(encoded)")
 }
 }
