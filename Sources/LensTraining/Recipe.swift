@@ -63,6 +63,9 @@ public struct Recipe: Codable, Sendable {
         /// This stage's InfoNCE `temperature` τ and `max_passage_length` (absent: the recipe's).
         public var temperature: Float? = nil
         public var maxPassageLength: Int? = nil
+        /// Apply the positive-aware rule to the blended teacher's scores (cosine + w · BM25 /
+        /// the best BM25 among the positive and the candidates) instead of the cosine alone.
+        public var blendedPositiveAware = false
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -74,7 +77,7 @@ public struct Recipe: Codable, Sendable {
             case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
-            case temperature, maxPassageLength = "max_passage_length"
+            case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -96,6 +99,7 @@ public struct Recipe: Codable, Sendable {
             roundWeightsToF16 = try c.decodeIfPresent(Bool.self, forKey: .roundWeightsToF16) ?? d.roundWeightsToF16
             temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
             maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength)
+            blendedPositiveAware = try c.decodeIfPresent(Bool.self, forKey: .blendedPositiveAware) ?? d.blendedPositiveAware
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -118,6 +122,7 @@ public struct Recipe: Codable, Sendable {
             if roundWeightsToF16 { try c.encode(roundWeightsToF16, forKey: .roundWeightsToF16) }
             try c.encodeIfPresent(temperature, forKey: .temperature)
             try c.encodeIfPresent(maxPassageLength, forKey: .maxPassageLength)
+            if blendedPositiveAware { try c.encode(blendedPositiveAware, forKey: .blendedPositiveAware) }
         }
     }
 

@@ -326,19 +326,25 @@ public final class Trainer: @unchecked Sendable {
             let pool = min(data.instructionLength(instruction), q.count - 1)
             var negDocs: [Int] = []
             if stage.hardNegatives > 0 {
+                // With `blended_positive_aware`, the rule compares the blended teacher's scores
+                // (cosine + w · BM25 / the best BM25 among the positive and these candidates),
+                // the scores the soft targets use; otherwise the embedding teacher's cosines.
+                let lexList = stage.lexicalNegatives > 0 ? data.lexicalCandidates?[pi].map(Int.init) : nil
+                let blended = stage.blendedPositiveAware ? blendedFilterScores(pair: pi, lexical: lexList ?? [], stage: stage) : nil
                 var pool2: [Int] = []
                 if let cand = data.candidates?[pi] {
-                    for (c, s) in zip(cand.docs, cand.scores) where s < recipe.positiveAwareMargin * cand.posScore {
+                    let posScore = blended?[pair.doc] ?? cand.posScore
+                    for (c, s) in zip(cand.docs, cand.scores) where (blended?[Int(c)] ?? s) < recipe.positiveAwareMargin * posScore {
                         pool2.append(Int(c))
                         if pool2.count >= recipe.mineTop { break }
                     }
                 }
                 // Lexical negatives first: BM25's top passages the teacher does not rate near the
                 // positive (the same positive-aware rule; without a teacher, no filter).
-                if stage.lexicalNegatives > 0, let lex = data.lexicalCandidates?[pi] {
-                    let posScore = data.candidates?[pi].posScore
-                    var lexPool = lex.map(Int.init).filter { c in
-                        guard let p = posScore, let s = data.teacherScore(pair: pi, doc: c) else { return true }
+                if let lex = lexList {
+                    let posScore = blended?[pair.doc] ?? data.candidates?[pi].posScore
+                    var lexPool = lex.filter { c in
+                        guard let p = posScore, let s = blended?[c] ?? data.teacherScore(pair: pi, doc: c) else { return true }
                         return s < recipe.positiveAwareMargin * p
                     }
                     while negDocs.count < stage.lexicalNegatives && !lexPool.isEmpty {
@@ -414,6 +420,23 @@ public final class Trainer: @unchecked Sendable {
             }
         }
         return b
+    }
+
+    /// The blended teacher's score of pair `pi`'s positive and of every candidate the stage may
+    /// mine from (the embedding teacher's and `lexical`), BM25 normalised by the best among them;
+    /// nil without a teacher, a BM25 index or a lexical weight.
+    func blendedFilterScores(pair pi: Int, lexical: [Int], stage: Recipe.Stage) -> [Int: Float]? {
+        let w = recipe.lexicalTeacherWeight(in: stage)
+        guard w > 0, let cand = data.candidates?[pi] else { return nil }
+        var docs = [data.pairs[pi].doc]
+        for c in cand.docs.map(Int.init) + lexical where !docs.contains(c) { docs.append(c) }
+        guard let lex = data.lexicalScores(pair: pi, docs: docs) else { return nil }
+        var out: [Int: Float] = [:]
+        for (k, d) in docs.enumerated() {
+            guard let cosine = data.teacherScore(pair: pi, doc: d) else { return nil }
+            out[d] = cosine + w * lex[k]
+        }
+        return out
     }
 
     // MARK: - evaluation, checkpoints, export

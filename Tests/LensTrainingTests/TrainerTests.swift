@@ -399,6 +399,64 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `blended_positive_aware`: the positive-aware rule reads the blended teacher. Pair 0's only
+/// mined candidate, passage 5, has teacher cosine 0.97 with pair 0's query (above 0.95 × the
+/// positive's 1.0: dropped by the cosine rule) and no word in common with it, while the positive
+/// is BM25's best; blended with w = 0.5 it scores 0.97 against the positive's 1.5, so the rule
+/// keeps it. The filter's scores are checked against an independent cosine + w · BM25 / max.
+@Test func blendedPositiveAwareRuleReadsTheBlendedTeacher() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var rng = SplitMix64(seed: 4)
+    func unit() -> [Float] {
+        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
+        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return v.map { $0 / n }
+    }
+    var tq = (0..<24).map { _ in unit() }
+    let u = unit()   // the part of passage 5's vector orthogonal to query 0
+    let along = zip(u, tq[0]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+    let ortho = zip(u, tq[0]).map { $0 - along * $1 }
+    let on = ortho.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    tq[5] = zip(tq[0], ortho).map { 0.97 * $0 + (1 - 0.97 * 0.97).squareRoot() * $1 / on }
+    try writeNPY(tq, to: data + "/queries.npy")
+    try writeNPY(tq, to: data + "/docs.npy")   // every positive's vector is its query's: cosine 1
+    let cand = (0..<24).map { i in i == 0 ? "{\"pos\": 0, \"pos_score\": 1.0, \"cand\": [5], \"score\": [0.97]}"
+                                          : "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 2) % 24)], \"score\": [0.1]}" }
+    try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
+    func negativesOfPair0(blended: Bool) throws -> Set<Int> {
+        var recipe = tinyTeacherRecipe(data: data)
+        recipe.stages[0].inBatchNegatives = false
+        recipe.stages[0].hardNegatives = 1
+        recipe.stages[0].lexicalTeacherWeight = 0.5
+        recipe.stages[0].blendedPositiveAware = blended
+        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(blended)", tokenizerPath: tinyTokenizer) { _ in }
+        if blended {
+            let bm = BM25(documents: trainer.data.docs)
+            let q = bm.prepare(trainer.data.pairs[0].query)
+            let lex = [0, 5].map { bm.score(q, document: $0) }
+            #expect(lex[0] > 0 && lex[1] == 0)
+            let got = try #require(trainer.blendedFilterScores(pair: 0, lexical: [], stage: recipe.stages[0]))
+            #expect(abs(got[0]! - (1 + 0.5)) < 1e-4 && abs(got[5]! - 0.97) < 1e-4, "\(got)")
+        }
+        var seen = Set<Int>()
+        for seed in 0..<200 {
+            var r = SplitMix64(seed: UInt64(seed))
+            let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+            func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+            for qi in 0..<batch.queryCount where sequence(qi) == trainer.data.tokens(queryInstruction(task: trainingInstructions[trainer.data.pairs[0].task] ?? "") + trainer.data.pairs[0].query, maxLength: recipe.maxQueryLength) {
+                for c in batch.allowed[qi].dropFirst() {
+                    seen.insert(trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }!)
+                }
+            }
+        }
+        return seen
+    }
+    #expect(try negativesOfPair0(blended: true) == [5])
+    let cosineRule = try negativesOfPair0(blended: false)
+    #expect(!cosineRule.isEmpty && !cosineRule.contains(5), "\(cosineRule)")
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
