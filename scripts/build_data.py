@@ -436,6 +436,12 @@ def main():
             # itself (package name, lemmas, headword, "page — heading", API name).
             corpus = [(r["uid"], "", r["text"]) for r in docs]
             beir(os.path.join(a.out, "eval", split, name), corpus, queries, qrels)
+            # Each document's entity (the split unit: source package, synset, headword, page):
+            # scripts/compare_per_query.py --groups resamples whole groups of related queries.
+            with open(os.path.join(a.out, "eval", split, name, "groups.tsv"), "w") as f:
+                f.write("corpus-id\tgroup\n")
+                for r in docs:
+                    f.write(f"{r['uid']}\t{r['source']}:{r['entity']}\n")
             print(f"eval/{split}/{name}: {len(queries)} queries, {len(corpus)} docs")
         # STS-style pairs: synonyms of the same synset (1) vs random lemma pairs (0).
         wn = [r for r in sources["wordnet"] if r["split"] == split and len(r["lemmas"]) >= 2]

@@ -29,6 +29,29 @@ def bootstrap(diffs, seed=1, resamples=2000):
     return means[math.ceil(0.025 * resamples) - 1], means[math.ceil(0.975 * resamples) - 1]
 
 
+def grouped_bootstrap(groups, seed=1, resamples=2000):
+    """The 95% interval of the mean per-query difference when whole groups are resampled (a
+    cluster bootstrap): `groups` is a list of lists of per-query differences, ordered by each
+    group's first query id. Each resample draws len(groups) groups with the same SplitMix64
+    stream as `bootstrap`; its mean is the drawn groups' summed differences over their summed
+    query counts. With one query per group this is exactly `bootstrap`."""
+    state, means = seed, []
+    sums, counts = [sum(g) for g in groups], [len(g) for g in groups]
+    for _ in range(resamples):
+        s, n = 0.0, 0
+        for _ in groups:
+            state = (state + 0x9E3779B97F4A7C15) & M
+            z = state
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
+            k = (z ^ (z >> 31)) % len(groups)
+            s += sums[k]
+            n += counts[k]
+        means.append(s / n)
+    means.sort()
+    return means[math.ceil(0.025 * resamples) - 1], means[math.ceil(0.975 * resamples) - 1]
+
+
 def paired(diffs):
     """What `latentlens eval` reports for one comparison, from its per-query differences."""
     lo, hi = bootstrap(diffs)

@@ -130,6 +130,22 @@ python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pq150.jsonl latent >$T/ou
 check "compare_per_query.py: a file against itself ties on every query, interval 0 to 0" "[[ $rc == 0 ]] && grep -Eq '^latent .* 0 +0 +150 +\+0\.0000 +\+0\.0000 to \+0\.0000' $T/out"
 python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pq.jsonl >$T/out 2>&1; rc=$?
 check "compare_per_query.py: files from different sets are refused" "[[ $rc != 0 ]] && grep -q 'cover different queries' $T/out"
+python3 - $T/pq150.jsonl $T/pqB.jsonl $T/beir150 <<'PY'   # B: latent's nDCG@10 replaced by BM25's; two groups files
+import json, sys
+with open(sys.argv[2], "w") as f:
+    for l in open(sys.argv[1]):
+        r = json.loads(l); r["runs"]["latent"] = r["runs"]["bm25"]; f.write(json.dumps(r) + "\n")
+ids = [json.loads(l)["_id"] for l in open(sys.argv[3] + "/corpus.jsonl")]
+open(sys.argv[3] + "/single.tsv", "w").write("corpus-id\tgroup\n" + "".join(f"{d}\t{d}\n" for d in ids))
+open(sys.argv[3] + "/one.tsv", "w").write("corpus-id\tgroup\n" + "".join(f"{d}\tall\n" for d in ids))
+PY
+python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/beir150/single.tsv >$T/out 2>&1; rc=$?
+check "compare_per_query.py --groups: one query per group gives exactly the query-level interval" "[[ $rc == 0 ]] && grep -q '150 queries in 150 groups' $T/out && python3 -c 'import re,sys; f=re.findall(r\"[+-]\d\.\d{4} to [+-]\d\.\d{4}\", open(sys.argv[1]).read()); sys.exit(not (len(f) == 2 and f[0] == f[1] and f[0] != \"+0.0000 to +0.0000\"))' $T/out"
+python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/beir150/one.tsv >$T/out 2>&1; rc=$?
+check "compare_per_query.py --groups: a single group collapses the interval to the mean" "[[ $rc == 0 ]] && python3 -c 'import sys; p=open(sys.argv[1]).read().splitlines()[-1].split(); sys.exit(not (p[6] == p[-3] == p[-1]))' $T/out"
+printf 'corpus-id\tgroup\nnot-a-doc\n' >$T/bad.tsv
+python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/bad.tsv >$T/out 2>&1; rc=$?
+check "compare_per_query.py --groups: a malformed groups line is reported with file:line" "[[ $rc != 0 ]] && grep -q 'bad.tsv:2: expected corpus-id<TAB>group' $T/out"
 (source scripts/eval-tasks.sh; for k in "${!TASK[@]}"; do grep -qF "\"${TASK[$k]}\"" Sources/LensTraining/TrainingData.swift || echo "$k"; done) >$T/out
 check "scripts/eval-tasks.sh: every evaluation instruction is one the trainer uses" "[[ ! -s $T/out ]]"
 python3 scripts/ablation_table.py >$T/abl.md
