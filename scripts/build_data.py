@@ -19,7 +19,8 @@ Output (under --out, default data/):
   sources/<name>.jsonl        normalised records with their split
   train/retrieval.jsonl       stage-1 pairs {task, query, positive, source}
   train/stage2.jsonl          stage-2 labelled examples {task, text, label, source}
-  eval/{dev,test}/<set>/      BEIR folders: corpus.jsonl, queries.jsonl, qrels/test.tsv
+  eval/{dev,test}/<set>/      BEIR folders: corpus.jsonl, queries.jsonl, qrels/test.tsv, and
+                              groups.tsv (corpus-id, entity: compare_per_query.py --groups)
   eval/{dev,test}/sts-*.tsv   pair files (text1, text2, score)
 Run: python3 scripts/build_data.py [--out data] (idempotent: reuses downloads).
 """
