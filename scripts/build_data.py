@@ -17,7 +17,7 @@ hash of the entity puts it in train (90%), dev (5%) or test (5%) before anything
 
 Output (under --out, default data/):
   sources/<name>.jsonl        normalised records with their split
-  train/retrieval.jsonl       stage-1 pairs {task, query, positive, source}
+  train/retrieval.jsonl       stage-1 pairs {task, query, positive, doc_id, source, entity}
   train/stage2.jsonl          stage-2 labelled examples {task, text, label, source}
   eval/{dev,test}/<set>/      BEIR folders: corpus.jsonl, queries.jsonl, qrels/test.tsv, and
                               groups.tsv (corpus-id, entity: compare_per_query.py --groups)
@@ -400,11 +400,13 @@ def main():
     pairs = []
     for task, q, r in retrieval_views(allrecs):
         if r["split"] == "train" and q and r["text"]:
-            pairs.append({"task": task, "query": q, "positive": r["text"], "positive_title": r["title"], "doc_id": r["id"], "source": r["source"]})
+            pairs.append({"task": task, "query": q, "positive": r["text"], "positive_title": r["title"], "doc_id": r["id"], "source": r["source"],
+                          "entity": f"{r['source']}:{r['entity']}"})
     for r in sources["wordnet"]:
         if r["split"] == "train":
             for e in r["examples"][:2]:
-                pairs.append({"task": "wordnet-example", "query": r["text"], "positive": e, "positive_title": r["title"], "doc_id": r["id"] + "#ex", "source": "wordnet"})
+                pairs.append({"task": "wordnet-example", "query": r["text"], "positive": e, "positive_title": r["title"], "doc_id": r["id"] + "#ex", "source": "wordnet",
+                              "entity": f"wordnet:{r['entity']}"})
     rng.shuffle(pairs)
     write_jsonl(os.path.join(a.out, "train", "retrieval.jsonl"), pairs)
 

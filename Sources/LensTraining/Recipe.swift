@@ -66,6 +66,10 @@ public struct Recipe: Codable, Sendable {
         /// Apply the positive-aware rule to the blended teacher's scores (cosine + w · BM25 /
         /// the best BM25 among the positive and the candidates) instead of the cosine alone.
         public var blendedPositiveAware = false
+        /// How many of `hard_negatives` are other passages of the query's own entity family
+        /// (retrieval.jsonl's `entity`: a Debian source package's other binaries, …), drawn
+        /// before the mined ones; passages with the positive's exact text are skipped.
+        public var familyNegatives = 0
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -78,6 +82,7 @@ public struct Recipe: Codable, Sendable {
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
+            case familyNegatives = "family_negatives"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -100,6 +105,7 @@ public struct Recipe: Codable, Sendable {
             temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
             maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength)
             blendedPositiveAware = try c.decodeIfPresent(Bool.self, forKey: .blendedPositiveAware) ?? d.blendedPositiveAware
+            familyNegatives = try c.decodeIfPresent(Int.self, forKey: .familyNegatives) ?? d.familyNegatives
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -123,6 +129,7 @@ public struct Recipe: Codable, Sendable {
             try c.encodeIfPresent(temperature, forKey: .temperature)
             try c.encodeIfPresent(maxPassageLength, forKey: .maxPassageLength)
             if blendedPositiveAware { try c.encode(blendedPositiveAware, forKey: .blendedPositiveAware) }
+            if familyNegatives != 0 { try c.encode(familyNegatives, forKey: .familyNegatives) }
         }
     }
 
@@ -230,6 +237,9 @@ public struct Recipe: Codable, Sendable {
         guard Set(stages.map(\.name)).count == stages.count else { throw TrainingError.badRecipe("stage names must be unique") }
         for s in stages {
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
+            guard s.familyNegatives >= 0, s.familyNegatives + s.lexicalNegatives <= s.hardNegatives else {
+                throw TrainingError.badRecipe("stage \(s.name): family_negatives + lexical_negatives must be in 0...hard_negatives")
+            }
             guard (0...s.hardNegatives).contains(s.lexicalNegatives) else {
                 throw TrainingError.badRecipe("stage \(s.name): lexical_negatives must be in 0...hard_negatives")
             }

@@ -339,7 +339,17 @@ public final class Trainer: @unchecked Sendable {
                         if pool2.count >= recipe.mineTop { break }
                     }
                 }
-                // Lexical negatives first: BM25's top passages the teacher does not rate near the
+                // Family negatives first: other passages of the query's own entity family.
+                if stage.familyNegatives > 0, pair.family >= 0 {
+                    let positive = data.docs[pair.doc]
+                    var family = data.familyDocs[pair.family].filter { $0 != pair.doc && data.docs[$0] != positive }
+                    while negDocs.count < stage.familyNegatives && !family.isEmpty {
+                        let c = family.remove(at: Int(rng.next() % UInt64(family.count)))
+                        negDocs.append(c)
+                        pool2.removeAll { $0 == c }
+                    }
+                }
+                // Lexical negatives next: BM25's top passages the teacher does not rate near the
                 // positive (the same positive-aware rule; without a teacher, no filter).
                 if let lex = lexList {
                     let posScore = blended?[pair.doc] ?? data.candidates?[pi].posScore
@@ -347,7 +357,9 @@ public final class Trainer: @unchecked Sendable {
                         guard let p = posScore, let s = blended?[c] ?? data.teacherScore(pair: pi, doc: c) else { return true }
                         return s < recipe.positiveAwareMargin * p
                     }
-                    while negDocs.count < stage.lexicalNegatives && !lexPool.isEmpty {
+                    lexPool.removeAll { negDocs.contains($0) }
+                    let lexicalTarget = negDocs.count + stage.lexicalNegatives
+                    while negDocs.count < lexicalTarget && !lexPool.isEmpty {
                         let c = lexPool.remove(at: Int(rng.next() % UInt64(lexPool.count)))
                         negDocs.append(c)
                         pool2.removeAll { $0 == c }

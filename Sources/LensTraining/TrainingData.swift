@@ -23,7 +23,9 @@ public let trainingInstructions: [String: String] = [
 /// Training data: stage-1 retrieval pairs with teacher-mined candidates, stage-2
 /// labelled examples, teacher vectors, and a token cache.
 public final class TrainingData: @unchecked Sendable {
-    public struct Pair { let task: String; let query: String; let doc: Int }
+    /// `family`: index into `familyDocs` of the pair's entity (source package, synset, headword,
+    /// page), or -1 when retrieval.jsonl gives none.
+    public struct Pair { let task: String; let query: String; let doc: Int; var family: Int = -1 }
     public struct Candidates { let posScore: Float; let docs: [Int32]; let scores: [Float] }
     public struct Example { let task: String; let text: String; let label: String }
 
@@ -41,6 +43,8 @@ public final class TrainingData: @unchecked Sendable {
     let labelsOf: [String: [String]]
     /// Retrieval task → pair indices.
     public let pairsByTask: [String: [Int]]
+    /// Entity family → its distinct passages (first-seen order): `family_negatives` draws from it.
+    public let familyDocs: [[Int]]
 
     let tokenizer: SentencePieceTokenizer
     private var tokenCache: [String: [Int32]] = [:]
@@ -72,15 +76,24 @@ public final class TrainingData: @unchecked Sendable {
         var docIndex: [String: Int] = [:]
         var docs: [String] = []
         var pairs: [Pair] = []
+        var familyIndex: [String: Int] = [:]
+        var familyDocs: [[Int]] = []
         for (i, l) in rawPairs.enumerated() {
             let o = try object(l, pairFile, i)
             guard let task = o["task"] as? String, let q = o["query"] as? String, let pos = o["positive"] as? String,
                   let id = o["doc_id"] as? String else { throw TrainingError.badData("\(pairFile):\(i + 1): missing fields") }
             let di: Int
             if let k = docIndex[id] { di = k } else { di = docs.count; docIndex[id] = di; docs.append(pos) }
-            pairs.append(Pair(task: task, query: q, doc: di))
+            var pair = Pair(task: task, query: q, doc: di)
+            if let entity = o["entity"] as? String, !entity.isEmpty {
+                let key = task + "\u{1F}" + entity
+                if let f = familyIndex[key] { pair.family = f } else { pair.family = familyDocs.count; familyIndex[key] = pair.family; familyDocs.append([]) }
+                if !familyDocs[pair.family].contains(di) { familyDocs[pair.family].append(di) }
+            }
+            pairs.append(pair)
         }
         self.pairs = pairs
+        self.familyDocs = familyDocs
         self.docs = docs
         var byTask: [String: [Int]] = [:]
         for (i, p) in pairs.enumerated() { byTask[p.task, default: []].append(i) }

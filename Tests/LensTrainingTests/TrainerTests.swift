@@ -457,6 +457,42 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(!cosineRule.isEmpty && !cosineRule.contains(5), "\(cosineRule)")
 }
 
+/// `family_negatives`: with retrieval.jsonl's `entity` (here pair i's family is i mod 4, six
+/// pairs each within one task), a stage's first negatives are other passages of the query's own
+/// family; without `entity` there are no families and the stage mines as before.
+@Test func familyNegativesComeFromTheQuerysOwnFamily() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.stages[0].inBatchNegatives = false
+    recipe.stages[0].hardNegatives = 2
+    recipe.stages[0].familyNegatives = 1
+    let plain = try Trainer(recipe: recipe, root: "/", output: data + "/run-plain", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(plain.data.familyDocs.isEmpty && plain.data.pairs.allSatisfy { $0.family == -1 })
+    let path = data + "/train/retrieval.jsonl"
+    let rows = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").enumerated().map { i, l in
+        l.replacingOccurrences(of: "\"source\": \"x\"}", with: "\"source\": \"x\", \"entity\": \"x:\(i % 4)\"}") }
+    try (rows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(trainer.data.familyDocs.count == 4 && trainer.data.familyDocs.allSatisfy { $0.count == 6 })
+    func docIndex(_ seq: [Int32]) -> Int { trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == seq }! }
+    var items = 0
+    for seed in 0..<40 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount {
+            let docs = batch.allowed[qi].map { docIndex(sequence(batch.queryCount + $0)) }
+            let family = docs[0] % 4   // passage i belongs to pair i
+            #expect(docs.count == 3 && docs[1] != docs[0] && docs[1] % 4 == family, "\(docs)")
+            items += 1
+        }
+    }
+    #expect(items >= 40 * 8)
+    recipe.stages[0].lexicalNegatives = 2
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
