@@ -14,27 +14,16 @@ M = (1 << 64) - 1
 
 
 def bootstrap(diffs, seed=1, resamples=2000):
-    """The 95% interval (low, high) of the mean of `diffs`."""
-    state, means = seed, []
-    for _ in range(resamples):
-        s = 0.0
-        for _ in diffs:
-            state = (state + 0x9E3779B97F4A7C15) & M
-            z = state
-            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
-            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
-            s += diffs[(z ^ (z >> 31)) % len(diffs)]
-        means.append(s / len(diffs))
-    means.sort()
-    return means[math.ceil(0.025 * resamples) - 1], means[math.ceil(0.975 * resamples) - 1]
+    """The 95% interval (low, high) of the mean of `diffs`: `grouped_bootstrap` with one
+    query per group."""
+    return grouped_bootstrap([[d] for d in diffs], seed, resamples)
 
 
 def grouped_bootstrap(groups, seed=1, resamples=2000):
     """The 95% interval of the mean per-query difference when whole groups are resampled (a
     cluster bootstrap): `groups` is a list of lists of per-query differences, ordered by each
-    group's first query id. Each resample draws len(groups) groups with the same SplitMix64
-    stream as `bootstrap`; its mean is the drawn groups' summed differences over their summed
-    query counts. With one query per group this is exactly `bootstrap`."""
+    group's first query id. Each resample draws len(groups) groups (indices `next() % n`); its
+    mean is the drawn groups' summed differences over their summed query counts."""
     state, means = seed, []
     sums, counts = [sum(g) for g in groups], [len(g) for g in groups]
     for _ in range(resamples):

@@ -267,23 +267,20 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(checked == batch.queryCount)
 }
 
-/// A stage's distill_weight replaces the recipe's for that stage only: a step under the override
-/// is bit-identical to the same step with the recipe's α set to that value, and differs from
-/// the step under the recipe's own α.
-@Test func stageDistillWeightOverridesTheRecipes() throws {
-    let data = try makeDataFolder()
-    defer { try? FileManager.default.removeItem(atPath: data) }
-    _ = try writeTeacherFolder(data)
-    func firstStep(recipeAlpha: Float, stageAlpha: Float?) throws -> StepReport {
-        var recipe = tinyTeacherRecipe(data: data)
-        recipe.distillWeight = recipeAlpha
-        recipe.stages[0].distillWeight = stageAlpha
-        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(recipeAlpha)-\(stageAlpha ?? -1)", tokenizerPath: tinyTokenizer) { _ in }
+/// A per-stage override replaces the recipe's value for that stage only: the first step under
+/// the override is bit-identical to the same step with the recipe's value set to it, and differs
+/// from the step under the recipe's own value. `set(recipe, recipeValue, stageValue)` applies one key.
+func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stageValue: Float,
+                         set: (inout Recipe, Float, Float?) -> Void) throws {
+    func firstStep(_ r: Float, _ st: Float?) throws -> StepReport {
+        var recipe = base
+        set(&recipe, r, st)
+        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(r)-\(st ?? -1)", tokenizerPath: tinyTokenizer) { _ in }
         return trainer.trainStep(stage: recipe.stages[0], stageIndex: 0, step: 1)
     }
-    let overridden = try firstStep(recipeAlpha: 0, stageAlpha: 0.8)
-    let global = try firstStep(recipeAlpha: 0.8, stageAlpha: nil)
-    let plain = try firstStep(recipeAlpha: 0, stageAlpha: nil)
+    let overridden = try firstStep(recipeValue, stageValue)
+    let global = try firstStep(stageValue, nil)
+    let plain = try firstStep(recipeValue, nil)
     for p in Pooling.allCases {
         #expect(overridden.loss[p] == global.loss[p], "\(p)")
         #expect(overridden.loss[p] != plain.loss[p], "\(p)")
@@ -291,25 +288,21 @@ func blendedTeacherIsCosinePlusWeightedNormalisedBM25(recipeWeight: Float, stage
     #expect(overridden.gradNorm == global.gradNorm && overridden.gradNorm != plain.gradNorm)
 }
 
-/// A stage's temperature replaces the recipe's τ for that stage only, as distill_weight does.
+@Test func stageDistillWeightOverridesTheRecipes() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    _ = try writeTeacherFolder(data)
+    try expectStageOverride(tinyTeacherRecipe(data: data), data: data, recipeValue: 0, stageValue: 0.8) {
+        $0.distillWeight = $1; $0.stages[0].distillWeight = $2
+    }
+}
+
 @Test func stageTemperatureOverridesTheRecipes() throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
-    func firstStep(recipeTau: Float, stageTau: Float?) throws -> StepReport {
-        var recipe = tinyRecipe(data: data, steps: [2, 1])
-        recipe.temperature = recipeTau
-        recipe.stages[0].temperature = stageTau
-        let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run-\(recipeTau)-\(stageTau ?? -1)", tokenizerPath: tinyTokenizer) { _ in }
-        return trainer.trainStep(stage: recipe.stages[0], stageIndex: 0, step: 1)
+    try expectStageOverride(tinyRecipe(data: data, steps: [2, 1]), data: data, recipeValue: 0.1, stageValue: 0.02) {
+        $0.temperature = $1; $0.stages[0].temperature = $2
     }
-    let overridden = try firstStep(recipeTau: 0.1, stageTau: 0.02)
-    let global = try firstStep(recipeTau: 0.02, stageTau: nil)
-    let plain = try firstStep(recipeTau: 0.1, stageTau: nil)
-    for p in Pooling.allCases {
-        #expect(overridden.loss[p] == global.loss[p], "\(p)")
-        #expect(overridden.loss[p] != plain.loss[p], "\(p)")
-    }
-    #expect(overridden.gradNorm == global.gradNorm && overridden.gradNorm != plain.gradNorm)
 }
 
 /// A stage's max_passage_length cuts that stage's passages and leaves its queries at
