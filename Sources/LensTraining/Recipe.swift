@@ -70,6 +70,13 @@ public struct Recipe: Codable, Sendable {
         /// (retrieval.jsonl's `entity`: a Debian source package's other binaries, …), drawn
         /// before the mined ones; passages with the positive's exact text are skipped.
         public var familyNegatives = 0
+        /// Fraction of the stage's retrieval queries replaced by an excerpt of their own
+        /// positive (4–12 consecutive words, Contriever-style cropping) under their own
+        /// instruction (`cropInstruction`): the model must find a passage from words it contains,
+        /// the exact matching BM25 does well. Such a query has no teacher soft target, and a
+        /// candidate that contains the excerpt, or that BM25 scores within the positive-aware
+        /// margin of the positive for it, is never its negative.
+        public var cropQueries = 0.0
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -82,7 +89,7 @@ public struct Recipe: Codable, Sendable {
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
-            case familyNegatives = "family_negatives"
+            case familyNegatives = "family_negatives", cropQueries = "crop_queries"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -106,6 +113,7 @@ public struct Recipe: Codable, Sendable {
             maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength)
             blendedPositiveAware = try c.decodeIfPresent(Bool.self, forKey: .blendedPositiveAware) ?? d.blendedPositiveAware
             familyNegatives = try c.decodeIfPresent(Int.self, forKey: .familyNegatives) ?? d.familyNegatives
+            cropQueries = try c.decodeIfPresent(Double.self, forKey: .cropQueries) ?? d.cropQueries
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -130,6 +138,7 @@ public struct Recipe: Codable, Sendable {
             try c.encodeIfPresent(maxPassageLength, forKey: .maxPassageLength)
             if blendedPositiveAware { try c.encode(blendedPositiveAware, forKey: .blendedPositiveAware) }
             if familyNegatives != 0 { try c.encode(familyNegatives, forKey: .familyNegatives) }
+            if cropQueries != 0 { try c.encode(cropQueries, forKey: .cropQueries) }
         }
     }
 
@@ -249,6 +258,7 @@ public struct Recipe: Codable, Sendable {
             guard (0...1).contains(distillWeight(in: s)) else { throw TrainingError.badRecipe("stage \(s.name): distill_weight must be in [0, 1]") }
             guard temperature(in: s) > 0, temperature(in: s).isFinite else { throw TrainingError.badRecipe("stage \(s.name): temperature must be > 0") }
             guard maxPassageLength(in: s) >= 3 else { throw TrainingError.badRecipe("stage \(s.name): max_passage_length must be ≥ 3") }
+            guard (0...1).contains(s.cropQueries) else { throw TrainingError.badRecipe("stage \(s.name): crop_queries must be in [0, 1]") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

@@ -63,7 +63,7 @@ public final class Trainer: @unchecked Sendable {
             throw TrainingError.badRecipe("vocab_size \(config.decoder.vocabSize) < tokenizer's \(tokenizer.vocabularySize)")
         }
         data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve),
-                                lexicalTeacher: recipe.stages.contains { (recipe.teacher != nil && recipe.lexicalTeacherWeight(in: $0) > 0) || $0.lexicalNegatives > 0 },
+                                lexicalTeacher: recipe.stages.contains { (recipe.teacher != nil && recipe.lexicalTeacherWeight(in: $0) > 0) || $0.lexicalNegatives > 0 || $0.cropQueries > 0 },
                                 tokenizer: tokenizer, log: log)
         params = ParameterSet(config: config)
         net = TrainableNetwork(params: params)
@@ -309,7 +309,11 @@ public final class Trainer: @unchecked Sendable {
         // Stage 1 (in-batch negatives on): one task per batch, so in-batch passages are
         // comparable. Mixed stages: each item picks its own task.
         let batchTask = pick(weights, &rng)
-        struct Item { var query: [Int32]; var poolStart: Int; var pos: String; var negs: [String]; var pair: Int? }
+        struct Item {
+            var query: [Int32]; var poolStart: Int; var pos: String; var negs: [String]; var pair: Int?
+            /// A cropped query's false negatives (nil otherwise); such a query has no teacher target.
+            var excluded: ((Int) -> Bool)? = nil
+        }
         var items: [Item] = []
         var candTokens: [String: (ids: [Int32], poolStart: Int, doc: Int?)] = [:]
         var candOrder: [String] = []
@@ -321,9 +325,31 @@ public final class Trainer: @unchecked Sendable {
             let list = data.pairsByTask[task]!
             let pi = list[Int(rng.next() % UInt64(list.count))]
             let pair = data.pairs[pi]
-            let instruction = queryInstruction(task: trainingInstructions[pair.task] ?? "")
-            let q = data.tokens(instruction + pair.query, maxLength: recipe.maxQueryLength)
+            // A cropped query: 4–12 consecutive words of the positive, under the crop instruction
+            // (the RNG is drawn from only when the stage crops, so other stages' batches are unchanged).
+            var crop: String? = nil
+            if stage.cropQueries > 0, Double(rng.next() >> 11) / Double(1 << 53) < stage.cropQueries {
+                let words = data.docs[pair.doc].split(whereSeparator: \.isWhitespace)
+                let length = min(4 + Int(rng.next() % 9), words.count)
+                let start = Int(rng.next() % UInt64(words.count - length + 1))
+                if length > 0 { crop = words[start..<(start + length)].joined(separator: " ") }
+            }
+            let instruction = queryInstruction(task: crop == nil ? trainingInstructions[pair.task] ?? "" : cropInstruction)
+            let q = data.tokens(instruction + (crop ?? pair.query), maxLength: recipe.maxQueryLength)
             let pool = min(data.instructionLength(instruction), q.count - 1)
+            // A cropped query's false negatives: passages holding the excerpt, or that BM25 scores
+            // within the positive-aware margin of the positive for it.
+            var cropExcluded: (Int) -> Bool = { _ in false }
+            if let crop {
+                let positive = data.docs[pair.doc], margin = Double(recipe.positiveAwareMargin)
+                let docs = data.docs, lexical = data.lexical, prepared = data.lexical?.prepare(crop)
+                let posBM25 = prepared.flatMap { q in q.isEmpty ? nil : lexical?.score(q, document: pair.doc) } ?? 0
+                cropExcluded = { c in
+                    if c == pair.doc || docs[c] == positive || docs[c].contains(crop) { return true }
+                    guard posBM25 > 0, let lexical, let prepared else { return false }
+                    return lexical.score(prepared, document: c) >= margin * posBM25
+                }
+            }
             var negDocs: [Int] = []
             if stage.hardNegatives > 0 {
                 // With `blended_positive_aware`, the rule compares the blended teacher's scores
@@ -334,7 +360,7 @@ public final class Trainer: @unchecked Sendable {
                 var pool2: [Int] = []
                 if let cand = data.candidates?[pi] {
                     let posScore = blended?[pair.doc] ?? cand.posScore
-                    for (c, s) in zip(cand.docs, cand.scores) where (blended?[Int(c)] ?? s) < recipe.positiveAwareMargin * posScore {
+                    for (c, s) in zip(cand.docs, cand.scores) where (blended?[Int(c)] ?? s) < recipe.positiveAwareMargin * posScore && !cropExcluded(Int(c)) {
                         pool2.append(Int(c))
                         if pool2.count >= recipe.mineTop { break }
                     }
@@ -342,7 +368,7 @@ public final class Trainer: @unchecked Sendable {
                 // Family negatives first: other passages of the query's own entity family.
                 if stage.familyNegatives > 0, pair.family >= 0 {
                     let positive = data.docs[pair.doc]
-                    var family = data.familyDocs[pair.family].filter { $0 != pair.doc && data.docs[$0] != positive }
+                    var family = data.familyDocs[pair.family].filter { $0 != pair.doc && data.docs[$0] != positive && !cropExcluded($0) }
                     while negDocs.count < stage.familyNegatives && !family.isEmpty {
                         let c = family.remove(at: Int(rng.next() % UInt64(family.count)))
                         negDocs.append(c)
@@ -357,7 +383,7 @@ public final class Trainer: @unchecked Sendable {
                         guard let p = posScore, let s = blended?[c] ?? data.teacherScore(pair: pi, doc: c) else { return true }
                         return s < recipe.positiveAwareMargin * p
                     }
-                    lexPool.removeAll { negDocs.contains($0) }
+                    lexPool.removeAll { negDocs.contains($0) || cropExcluded($0) }
                     let lexicalTarget = negDocs.count + stage.lexicalNegatives
                     while negDocs.count < lexicalTarget && !lexPool.isEmpty {
                         let c = lexPool.remove(at: Int(rng.next() % UInt64(lexPool.count)))
@@ -365,19 +391,24 @@ public final class Trainer: @unchecked Sendable {
                         pool2.removeAll { $0 == c }
                     }
                 }
+                var misses = 0
                 while negDocs.count < stage.hardNegatives {
                     if !pool2.isEmpty {
                         negDocs.append(pool2.remove(at: Int(rng.next() % UInt64(pool2.count))))
                     } else {
                         let other = data.pairs[list[Int(rng.next() % UInt64(list.count))]].doc
-                        if other != pair.doc { negDocs.append(other) }
+                        if other != pair.doc && !cropExcluded(other) { negDocs.append(other) } else if crop != nil {
+                            misses += 1
+                            if misses > 64 { break }   // every passage of the task holds the excerpt
+                        }
                     }
                 }
             }
             for doc in [pair.doc] + negDocs {
                 addCandidate("d\(doc)") { (data.tokens(data.docs[doc], maxLength: recipe.maxPassageLength(in: stage)), 0, doc) }
             }
-            items.append(Item(query: q, poolStart: pool, pos: "d\(pair.doc)", negs: negDocs.map { "d\($0)" }, pair: pi))
+            items.append(Item(query: q, poolStart: pool, pos: "d\(pair.doc)", negs: negDocs.map { "d\($0)" }, pair: pi,
+                              excluded: crop == nil ? nil : cropExcluded))
         }
         let exampleTasks = data.labelsOf.keys.sorted().map { ($0, Double(data.byLabel[$0]!.values.reduce(0) { $0 + $1.count }).squareRoot()) }
         for _ in nRetrieval..<B where !exampleTasks.isEmpty {
@@ -411,9 +442,12 @@ public final class Trainer: @unchecked Sendable {
         for it in items {
             let pos = candIndex[it.pos]!
             b.positive.append(pos)
-            let allowed = stage.inBatchNegatives ? Array(0..<candOrder.count) : [pos] + it.negs.map { candIndex[$0]! }
+            var allowed = stage.inBatchNegatives ? Array(0..<candOrder.count) : [pos] + it.negs.map { candIndex[$0]! }
+            if let excluded = it.excluded {   // in-batch passages that hold a cropped query's excerpt
+                allowed.removeAll { c in c != pos && candTokens[candOrder[c]]!.doc.map(excluded) == true }
+            }
             b.allowed.append(allowed)
-            if let pi = it.pair, data.teacherQueries != nil {
+            if let pi = it.pair, it.excluded == nil, data.teacherQueries != nil {
                 var scores: [Float] = []
                 var docs: [Int] = []
                 for c in allowed {

@@ -20,6 +20,9 @@ public let trainingInstructions: [String: String] = [
     "synonyms": "Retrieve semantically similar text",
 ]
 
+/// The instruction of a cropped query (a stage's `crop_queries`): an excerpt of the passage it retrieves.
+public let cropInstruction = "Given an excerpt of a passage, retrieve the passage"
+
 /// Training data: stage-1 retrieval pairs with teacher-mined candidates, stage-2
 /// labelled examples, teacher vectors, and a token cache.
 public final class TrainingData: @unchecked Sendable {

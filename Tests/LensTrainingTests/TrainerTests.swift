@@ -486,6 +486,61 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `crop_queries`: a cropped query is 4–12 consecutive words of its own positive under the crop
+/// instruction, has no teacher target, and no candidate holding its excerpt (or that BM25 scores
+/// within the margin of the positive) is its negative, in-batch or mined.
+@Test func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    _ = try writeTeacherFolder(data)
+    var recipe = tinyTeacherRecipe(data: data)
+    recipe.stages[0].cropQueries = 0.5
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    let docs = trainer.data.docs
+    let bm = BM25(documents: docs)
+    func docIndex(_ seq: [Int32]) -> Int { docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == seq }! }
+    let cropPrefix = queryInstruction(task: cropInstruction)
+    var cropped = 0, plain = 0, excludedInBatch = 0
+    for seed in 0..<30 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        let candidates = (batch.queryCount..<batch.packed.lengths.count).map { docIndex(sequence($0)) }
+        for qi in 0..<batch.queryCount {
+            let positive = candidates[batch.positive[qi]]
+            let words = docs[positive].split(separator: " ").map(String.init)
+            // Which excerpt of the positive, if any, is this query?
+            var excerpt: String? = nil
+            for length in 4...12 where length <= words.count {
+                for start in 0...(words.count - length) {
+                    let e = words[start..<(start + length)].joined(separator: " ")
+                    if trainer.data.tokens(cropPrefix + e, maxLength: recipe.maxQueryLength) == sequence(qi) { excerpt = e }
+                }
+            }
+            guard let excerpt else {
+                #expect(batch.teacher[qi] != nil)   // an ordinary query keeps its soft target
+                #expect(batch.allowed[qi].count == candidates.count)
+                plain += 1
+                continue
+            }
+            cropped += 1
+            #expect(batch.teacher[qi] == nil)
+            let q = bm.prepare(excerpt)
+            let pos = bm.score(q, document: positive)
+            for c in batch.allowed[qi] where c != batch.positive[qi] {
+                let d = candidates[c]
+                #expect(!docs[d].contains(excerpt), "negative \(d) holds \"\(excerpt)\"")
+                #expect(bm.score(q, document: d) < 0.95 * pos)
+            }
+            excludedInBatch += candidates.count - batch.allowed[qi].count
+        }
+    }
+    #expect(cropped > 60 && plain > 60, "cropped \(cropped), plain \(plain)")
+    #expect(excludedInBatch > 0)   // the fixture's passages share 4-word runs, so the rule had work to do
+    recipe.stages[0].cropQueries = 1.5
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
