@@ -34,6 +34,9 @@ public final class BM25: @unchecked Sendable {
         "will", "with",
     ]
 
+    /// How many documents contain `word` (a word as `tokenize` yields it).
+    public func documentFrequency(_ word: String) -> Int { postings[word]?.count ?? 0 }
+
     /// Lower-cased runs of letters and digits, minus stop words.
     public static func tokenize(_ text: String) -> [String] {
         var out: [String] = []

@@ -77,6 +77,10 @@ public struct Recipe: Codable, Sendable {
         /// candidate that contains the excerpt, or that BM25 scores within the positive-aware
         /// margin of the positive for it, is never its negative.
         public var cropQueries = 0.0
+        /// Anchor each excerpt on its passage's rarest word (the lowest BM25 document frequency
+        /// over the training passages; the first such word): the window is drawn among those that
+        /// contain it, so the excerpt carries what tells the passage from its siblings.
+        public var cropRare = false
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -89,7 +93,7 @@ public struct Recipe: Codable, Sendable {
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
-            case familyNegatives = "family_negatives", cropQueries = "crop_queries"
+            case familyNegatives = "family_negatives", cropQueries = "crop_queries", cropRare = "crop_rare"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -114,6 +118,7 @@ public struct Recipe: Codable, Sendable {
             blendedPositiveAware = try c.decodeIfPresent(Bool.self, forKey: .blendedPositiveAware) ?? d.blendedPositiveAware
             familyNegatives = try c.decodeIfPresent(Int.self, forKey: .familyNegatives) ?? d.familyNegatives
             cropQueries = try c.decodeIfPresent(Double.self, forKey: .cropQueries) ?? d.cropQueries
+            cropRare = try c.decodeIfPresent(Bool.self, forKey: .cropRare) ?? d.cropRare
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -139,6 +144,7 @@ public struct Recipe: Codable, Sendable {
             if blendedPositiveAware { try c.encode(blendedPositiveAware, forKey: .blendedPositiveAware) }
             if familyNegatives != 0 { try c.encode(familyNegatives, forKey: .familyNegatives) }
             if cropQueries != 0 { try c.encode(cropQueries, forKey: .cropQueries) }
+            if cropRare { try c.encode(cropRare, forKey: .cropRare) }
         }
     }
 

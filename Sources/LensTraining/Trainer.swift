@@ -331,7 +331,12 @@ public final class Trainer: @unchecked Sendable {
             if stage.cropQueries > 0, Double(rng.next() >> 11) / Double(1 << 53) < stage.cropQueries {
                 let words = data.docs[pair.doc].split(whereSeparator: \.isWhitespace)
                 let length = min(4 + Int(rng.next() % 9), words.count)
-                let start = Int(rng.next() % UInt64(words.count - length + 1))
+                var first = 0, last = words.count - length   // the window's possible starts
+                if stage.cropRare, let anchor = data.rarestWord(words) {
+                    first = max(0, anchor - length + 1)
+                    last = min(anchor, last)
+                }
+                let start = first + Int(rng.next() % UInt64(last - first + 1))
                 if length > 0 { crop = words[start..<(start + length)].joined(separator: " ") }
             }
             let instruction = queryInstruction(task: crop == nil ? trainingInstructions[pair.task] ?? "" : cropInstruction)

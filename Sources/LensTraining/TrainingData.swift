@@ -206,6 +206,20 @@ public final class TrainingData: @unchecked Sendable {
         log(String(format: "teacher: BM25-mined %d candidates for %d queries (%.1f s)", top, n, Date().timeIntervalSince(t0)))
     }
 
+    /// The index of the word of `words` with the lowest BM25 document frequency over the
+    /// training passages (a word's df: its rarest alphanumeric run's; stop words and words
+    /// without letters or digits never count), the first on ties; nil when none counts or
+    /// without the BM25 index.
+    func rarestWord<S: StringProtocol>(_ words: [S]) -> Int? {
+        guard let lexical else { return nil }
+        var best: (index: Int, df: Int)? = nil
+        for (i, w) in words.enumerated() {
+            guard let df = BM25.tokenize(String(w)).map({ lexical.documentFrequency($0) }).filter({ $0 > 0 }).min() else { continue }
+            if best == nil || df < best!.df { best = (i, df) }
+        }
+        return best?.index
+    }
+
     /// Teacher cosine between pair `pair`'s query and passage `doc`.
     func teacherScore(pair: Int, doc: Int) -> Float? {
         guard let tq = teacherQueries, let td = teacherDocs else { return nil }

@@ -488,18 +488,28 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
 
 /// `crop_queries`: a cropped query is 4–12 consecutive words of its own positive under the crop
 /// instruction, has no teacher target, and no candidate holding its excerpt (or that BM25 scores
-/// within the margin of the positive) is its negative, in-batch or mined.
-@Test func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives() throws {
+/// within the margin of the positive) is its negative, in-batch or mined. With `crop_rare`, every
+/// excerpt holds its passage's rarest word.
+@Test(arguments: [false, true])
+func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
     _ = try writeTeacherFolder(data)
     var recipe = tinyTeacherRecipe(data: data)
     recipe.stages[0].cropQueries = 0.5
+    recipe.stages[0].cropRare = rare
     let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
     let docs = trainer.data.docs
     let bm = BM25(documents: docs)
     func docIndex(_ seq: [Int32]) -> Int { docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == seq }! }
     let cropPrefix = queryInstruction(task: cropInstruction)
+    // Independently: each passage's rarest word (fewest passages holding it; the first on ties).
+    func rarest(_ words: [String]) -> Int {
+        let df = words.map { w in docs.filter { Set(BM25.tokenize($0)).contains(w.lowercased()) }.count }
+        let counted = df.indices.filter { df[$0] > 0 && !BM25.tokenize(words[$0]).isEmpty }
+        return counted.min { df[$0] < df[$1] || (df[$0] == df[$1] && $0 < $1) }!
+    }
+    var anchored = 0
     var cropped = 0, plain = 0, excludedInBatch = 0
     for seed in 0..<30 {
         var r = SplitMix64(seed: UInt64(seed))
@@ -510,13 +520,14 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
             let positive = candidates[batch.positive[qi]]
             let words = docs[positive].split(separator: " ").map(String.init)
             // Which excerpt of the positive, if any, is this query?
-            var excerpt: String? = nil
+            var excerpt: String? = nil, window = 0..<0
             for length in 4...12 where length <= words.count {
                 for start in 0...(words.count - length) {
                     let e = words[start..<(start + length)].joined(separator: " ")
-                    if trainer.data.tokens(cropPrefix + e, maxLength: recipe.maxQueryLength) == sequence(qi) { excerpt = e }
+                    if trainer.data.tokens(cropPrefix + e, maxLength: recipe.maxQueryLength) == sequence(qi) { excerpt = e; window = start..<(start + length) }
                 }
             }
+            if excerpt != nil && window.contains(rarest(words)) { anchored += 1 }
             guard let excerpt else {
                 #expect(batch.teacher[qi] != nil)   // an ordinary query keeps its soft target
                 #expect(batch.allowed[qi].count == candidates.count)
@@ -536,7 +547,12 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
         }
     }
     #expect(cropped > 60 && plain > 60, "cropped \(cropped), plain \(plain)")
-    #expect(excludedInBatch > 0)   // the fixture's passages share 4-word runs, so the rule had work to do
+    if rare {
+        #expect(anchored == cropped)   // (an excerpt with a passage's unique number is in no other passage)
+    } else {
+        #expect(anchored < cropped)
+        #expect(excludedInBatch > 0)   // the fixture's passages share 4-word runs, so the rule had work to do
+    }
     recipe.stages[0].cropQueries = 1.5
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
