@@ -297,7 +297,7 @@ public final class Trainer: @unchecked Sendable {
 
     private func pick<T>(_ items: [(T, Double)], _ rng: inout SplitMix64) -> T {
         let total = items.reduce(0) { $0 + $1.1 }
-        var r = Double(rng.next() >> 11) / Double(1 << 53) * total
+        var r = rng.nextUnit() * total
         for (x, w) in items { r -= w; if r <= 0 { return x } }
         return items.last!.0
     }
@@ -328,7 +328,7 @@ public final class Trainer: @unchecked Sendable {
             // A cropped query: 4–12 consecutive words of the positive, under the crop instruction
             // (the RNG is drawn from only when the stage crops, so other stages' batches are unchanged).
             var crop: String? = nil
-            if stage.cropQueries > 0, Double(rng.next() >> 11) / Double(1 << 53) < stage.cropQueries {
+            if stage.cropQueries > 0, rng.nextUnit() < stage.cropQueries {
                 let words = data.docs[pair.doc].split(whereSeparator: \.isWhitespace)
                 let length = min(4 + Int(rng.next() % 9), words.count)
                 var first = 0, last = words.count - length   // the window's possible starts

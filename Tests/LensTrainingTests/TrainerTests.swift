@@ -207,15 +207,18 @@ func writeNPY(_ rows: [[Float]], to path: String) throws {
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
 
+/// A random 6-dimensional unit vector (coordinates uniform in [−0.5, 0.5), then normalised).
+func randomUnitVector(_ rng: inout SplitMix64) -> [Float] {
+    let v = (0..<6).map { _ in Float(rng.nextUnit()) - 0.5 }
+    let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+    return v.map { $0 / n }
+}
+
 /// A teacher folder in scripts/teacher.py's layout inside `data`: random unit vectors for the
 /// 24 queries and 24 passages, two mined candidates each. Returns the vectors.
 func writeTeacherFolder(_ data: String) throws -> (queries: [[Float]], docs: [[Float]]) {
     var rng = SplitMix64(seed: 9)
-    func unit() -> [Float] {
-        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
-        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return v.map { $0 / n }
-    }
+    func unit() -> [Float] { randomUnitVector(&rng) }
     let tq = (0..<24).map { _ in unit() }, td = (0..<24).map { _ in unit() }
     try writeNPY(tq, to: data + "/queries.npy")
     try writeNPY(td, to: data + "/docs.npy")
@@ -347,11 +350,7 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     // Teacher: random vectors, except that pair 0's best BM25 passage gets pair 0's query vector
     // (cosine 1 ≥ 0.95 × its positive's): the positive-aware rule must never pick it for pair 0.
     var rng = SplitMix64(seed: 4)
-    func unit() -> [Float] {
-        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
-        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return v.map { $0 / n }
-    }
+    func unit() -> [Float] { randomUnitVector(&rng) }
     let tq = (0..<24).map { _ in unit() }
     var td = (0..<24).map { _ in unit() }
     let banned = ranking(0)[0]
@@ -401,11 +400,7 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
     var rng = SplitMix64(seed: 4)
-    func unit() -> [Float] {
-        let v = (0..<6).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) - 0.5 }
-        let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        return v.map { $0 / n }
-    }
+    func unit() -> [Float] { randomUnitVector(&rng) }
     var tq = (0..<24).map { _ in unit() }
     let u = unit()   // the part of passage 5's vector orthogonal to query 0
     let along = zip(u, tq[0]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
