@@ -14,6 +14,9 @@ set) adds a second interval that resamples whole groups instead of queries (a cl
 a query belongs to the group of its first relevant document). Queries of one group are not
 independent (Debian packages of one source package, siblings that differ in one name), so
 when a few groups are a large share of a set the query-level interval is too narrow.
+It also counts, per run and file, the **wrong-sibling top hits**: queries whose top-ranked
+document is not relevant but belongs to the query's own group (on Debian, another package of
+the same source package: the confusion BM25 wins by matching one rare name).
 """
 import sys
 
@@ -80,6 +83,20 @@ def main():
             glo, ghi = grouped_bootstrap([[d[q] for q in g] for g in order])
             line += f"   {glo:+.4f} to {ghi:+.4f}"
         print(line)
+    if groups is not None:
+        print("wrong-sibling top hits (top-1 not relevant, same group as the query's relevant document):")
+        for run in runs:
+            print(f"{run:8s} A {wrong_siblings(a, ids, run, groups):5d}   B {wrong_siblings(b, ids, run, groups):5d}")
+
+
+def wrong_siblings(per_query, ids, run, groups):
+    """Queries whose run ranks first a non-relevant document of their own group."""
+    n = 0
+    for q in ids:
+        top, relevant = per_query[q]["runs"][run].get("top") or [None], per_query[q]["relevant"]
+        if top[0] is not None and top[0] not in relevant and groups.get(top[0]) == groups[relevant[0]]:
+            n += 1
+    return n
 
 
 if __name__ == "__main__":

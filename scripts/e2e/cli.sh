@@ -142,7 +142,10 @@ PY
 python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/beir150/single.tsv >$T/out 2>&1; rc=$?
 check "compare_per_query.py --groups: one query per group gives exactly the query-level interval" "[[ $rc == 0 ]] && grep -q '150 queries in 150 groups' $T/out && python3 -c 'import re,sys; f=re.findall(r\"[+-]\d\.\d{4} to [+-]\d\.\d{4}\", open(sys.argv[1]).read()); sys.exit(not (len(f) == 2 and f[0] == f[1] and f[0] != \"+0.0000 to +0.0000\"))' $T/out"
 python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/beir150/one.tsv >$T/out 2>&1; rc=$?
-check "compare_per_query.py --groups: a single group collapses the interval to the mean" "[[ $rc == 0 ]] && python3 -c 'import sys; p=open(sys.argv[1]).read().splitlines()[-1].split(); sys.exit(not (p[6] == p[-3] == p[-1]))' $T/out"
+check "compare_per_query.py --groups: a single group collapses the interval to the mean" "[[ $rc == 0 ]] && python3 -c 'import sys; p=[l for l in open(sys.argv[1]).read().splitlines() if l.startswith(\"latent \")][0].split(); sys.exit(not (p[6] == p[-3] == p[-1]))' $T/out"
+check "compare_per_query.py --groups: in a single group every wrong top hit is a sibling (A: latent, B: BM25)" "python3 -c 'import json,sys; r=[json.loads(l)[\"runs\"] for l in open(sys.argv[1])]; a=sum(x[\"latent\"][\"rank\"]!=1 for x in r); b=sum(x[\"bm25\"][\"rank\"]!=1 for x in r); sys.exit(not (a != b and open(sys.argv[2]).read().splitlines()[-1].split() == [\"latent\", \"A\", str(a), \"B\", str(b)]))' $T/pq150.jsonl $T/out"
+python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/beir150/single.tsv >$T/out 2>&1
+check "compare_per_query.py --groups: with every document its own group no top hit is a sibling" "[[ \$(tail -1 $T/out | tr -s ' ') == 'latent A 0 B 0' ]]"
 printf 'corpus-id\tgroup\nnot-a-doc\n' >$T/bad.tsv
 python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/bad.tsv >$T/out 2>&1; rc=$?
 check "compare_per_query.py --groups: a malformed groups line is reported with file:line" "[[ $rc != 0 ]] && grep -q 'bad.tsv:2: expected corpus-id<TAB>group' $T/out"
