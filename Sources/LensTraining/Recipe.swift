@@ -86,6 +86,12 @@ public struct Recipe: Codable, Sendable {
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
         /// scratch bit for bit.
         public var roundWeightsToF16 = false
+        /// At this stage's end, replace every weight by the mean of its value then and at the
+        /// start of the stage named here (this one or an earlier one; after that stage's
+        /// `reset_optimizer` and `round_weights_to_f16`): a two-point weight average ("model
+        /// soup") of a cycle's two ends. The start weights are kept in `OUT/start-<stage>/`, so
+        /// a resumed run averages exactly as an uninterrupted one; AdamW moments are left alone.
+        public var averageWithStartOf: String? = nil
         enum CodingKeys: String, CodingKey {
             case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
             case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
@@ -94,6 +100,7 @@ public struct Recipe: Codable, Sendable {
             case roundWeightsToF16 = "round_weights_to_f16"
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
             case familyNegatives = "family_negatives", cropQueries = "crop_queries", cropRare = "crop_rare"
+            case averageWithStartOf = "average_with_start_of"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -119,6 +126,7 @@ public struct Recipe: Codable, Sendable {
             familyNegatives = try c.decodeIfPresent(Int.self, forKey: .familyNegatives) ?? d.familyNegatives
             cropQueries = try c.decodeIfPresent(Double.self, forKey: .cropQueries) ?? d.cropQueries
             cropRare = try c.decodeIfPresent(Bool.self, forKey: .cropRare) ?? d.cropRare
+            averageWithStartOf = try c.decodeIfPresent(String.self, forKey: .averageWithStartOf)
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -145,6 +153,7 @@ public struct Recipe: Codable, Sendable {
             if familyNegatives != 0 { try c.encode(familyNegatives, forKey: .familyNegatives) }
             if cropQueries != 0 { try c.encode(cropQueries, forKey: .cropQueries) }
             if cropRare { try c.encode(cropRare, forKey: .cropRare) }
+            try c.encodeIfPresent(averageWithStartOf, forKey: .averageWithStartOf)
         }
     }
 
@@ -250,7 +259,10 @@ public struct Recipe: Codable, Sendable {
         guard lexicalTeacherWeight >= 0, lexicalTeacherWeight.isFinite else { throw TrainingError.badRecipe("lexical_teacher_weight must be ≥ 0") }
         guard (0...1).contains(distillWeight) else { throw TrainingError.badRecipe("distill_weight must be in [0, 1]") }
         guard Set(stages.map(\.name)).count == stages.count else { throw TrainingError.badRecipe("stage names must be unique") }
-        for s in stages {
+        for (k, s) in stages.enumerated() {
+            if let a = s.averageWithStartOf, !stages[...k].contains(where: { $0.name == a }) {
+                throw TrainingError.badRecipe("stage \(s.name): average_with_start_of must name this stage or an earlier one, not \(a)")
+            }
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
             guard s.familyNegatives >= 0, s.familyNegatives + s.lexicalNegatives <= s.hardNegatives else {
                 throw TrainingError.badRecipe("stage \(s.name): family_negatives + lexical_negatives must be in 0...hard_negatives")
@@ -281,6 +293,11 @@ public struct Recipe: Codable, Sendable {
         }
         guard stages[k].resetOptimizer else {
             throw TrainingError.badRecipe("--start-stage \(name): the stage must set reset_optimizer (otherwise it needs the AdamW moments the export does not hold)")
+        }
+        for s in stages[k...] {
+            if let a = s.averageWithStartOf, let j = stages.firstIndex(where: { $0.name == a }), j < k {
+                throw TrainingError.badRecipe("--start-stage \(name): stage \(s.name) averages with the start of \(a), which this run would not train; start at \(a) or earlier")
+            }
         }
         return k
     }

@@ -167,6 +167,9 @@ public final class Trainer: @unchecked Sendable {
             let stage = recipe.stages[state.stage]
             if stage.resetOptimizer && state.step == 0 { params.zeroMoments() }
             if stage.roundWeightsToF16 && state.step == 0 { params.roundToF16() }
+            if state.step == 0 && recipe.stages[state.stage...].contains(where: { $0.averageWithStartOf == stage.name }) {
+                try saveWeights(to: startFolder(stage.name))
+            }
             if stage.lexicalNegatives > 0 && data.lexicalCandidates == nil { data.mineLexicalCandidates(top: recipe.mineTop, log: log) }
             while state.step < stage.steps {
                 let report = trainStep(stage: stage, stageIndex: state.stage, step: state.step)
@@ -187,6 +190,9 @@ public final class Trainer: @unchecked Sendable {
                     return false
                 }
             }
+            // Before the checkpoint that ends the stage: a run stopped or killed here resumes
+            // with the stage's own last weights and averages them once.
+            if let a = stage.averageWithStartOf { try averageWeights(withStartOf: a) }
             state.stage += 1
             state.step = 0
             try saveCheckpoint()
@@ -562,6 +568,41 @@ public final class Trainer: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: checkpointFolder) { try FileManager.default.moveItem(atPath: checkpointFolder, toPath: old) }
         try FileManager.default.moveItem(atPath: tmp, toPath: checkpointFolder)
         try? FileManager.default.removeItem(atPath: old)
+    }
+
+    /// Where the weights at the start of a stage named by `average_with_start_of` are kept.
+    func startFolder(_ stage: String) -> String { output + "/start-" + stage }
+
+    /// Every weight, f32, written to a temporary folder then renamed (a kill leaves no half file).
+    func saveWeights(to folder: String) throws {
+        let tmp = folder + ".tmp"
+        try? FileManager.default.removeItem(atPath: tmp)
+        try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+        let tensors = params.all.map { p in
+            SafetensorsWriter.Tensor(name: p.name, shape: p.shape, values: UnsafeBufferPointer(start: p.value.pointer, count: p.count))
+        }
+        try SafetensorsWriter.write(tensors, dtype: .f32, to: tmp + "/params.safetensors")
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.moveItem(atPath: tmp, toPath: folder)
+    }
+
+    /// Every weight ← (its value now + its value at the start of `stage`) / 2.
+    func averageWeights(withStartOf stage: String) throws {
+        let path = startFolder(stage) + "/params.safetensors"
+        let f: SafetensorsFile
+        do { f = try SafetensorsFile(path: path) } catch {
+            throw TrainingError.badCheckpoint("\(path): the weights at the start of \(stage) are missing (\(error)); rerun from \(stage) or earlier")
+        }
+        for p in params.all {
+            guard let info = f.tensors[p.name], info.dtype == .f32, info.elementCount == p.count else {
+                throw TrainingError.badCheckpoint("\(path) lacks \(p.name)")
+            }
+            var start = [Float](repeating: 0, count: p.count)
+            start.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: f.rawPointer(info), count: p.count * 4)) }
+            let v = p.value.pointer
+            for i in 0..<p.count { v[i] = (v[i] + start[i]) * 0.5 }
+        }
+        log("averaged every weight with its value at the start of \(stage)")
     }
 
     /// Loads the checkpoint in `output` when there is one for this recipe.

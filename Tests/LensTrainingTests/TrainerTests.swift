@@ -552,6 +552,60 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// average_with_start_of: at the stage's end every weight is the mean of its value then and at
+/// the named stage's start, computed here from two runs without the key; a run stopped inside
+/// the stage, or right at its last step, resumes to exactly the same weights (averaged once).
+@Test func averagingWithAStagesStartIsTheMeanOfItsTwoEnds() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let plain = tinyRecipe(data: data, steps: [4, 3])
+    var recipe = plain
+    recipe.stages[1].averageWithStartOf = "stage2"
+    try recipe.validate()
+    let end = try Trainer(recipe: plain, root: "/", output: data + "/end", tokenizerPath: tinyTokenizer) { _ in }
+    try end.run { _, _, _ in }
+    var first = plain; first.stages = [plain.stages[0]]
+    let start = try Trainer(recipe: first, root: "/", output: data + "/start", tokenizerPath: tinyTokenizer) { _ in }
+    try start.run { _, _, _ in }
+    var log: [String] = []
+    let avg = try Trainer(recipe: recipe, root: "/", output: data + "/avg", tokenizerPath: tinyTokenizer) { log.append($0) }
+    try avg.run { _, _, _ in }
+    #expect(log.filter { $0.contains("averaged every weight") }.count == 1, "\(log)")
+    for ((a, e), s) in zip(zip(avg.params.all, end.params.all), start.params.all) {
+        let want = zip(e.value.array, s.value.array).map { ($0 + $1) * 0.5 }
+        #expect(a.value.array == want, "\(a.name)")
+    }
+    #expect(zip(avg.params.all, end.params.all).contains { $0.value.array != $1.value.array })
+    // The exported model is the averaged one.
+    let exported = try EmbeddingModel(folder: data + "/avg"), live = try avg.currentModel()
+    let opts = EmbedOptions(instruction: "Instruct: x\nQuery: ")
+    let x = try exported.embed(["embedding 3"], options: opts)[0], y = try live.embed(["embedding 3"], options: opts)[0]
+    #expect(zip(x.vectors[.latent]!, y.vectors[.latent]!).allSatisfy { abs($0 - $1) < 1e-6 })
+    for stopAt in [5, 7] {   // inside stage 2; at its last step, before the average
+        let out = data + "/stopped-\(stopAt)"
+        var n = 0
+        let a1 = try Trainer(recipe: recipe, root: "/", output: out, tokenizerPath: tinyTokenizer) { _ in }
+        #expect(try !a1.run(shouldStop: { n >= stopAt }) { _, _, _ in n += 1 })
+        let a2 = try Trainer(recipe: recipe, root: "/", output: out, tokenizerPath: tinyTokenizer) { _ in }
+        try a2.run { _, _, _ in }
+        let differing = zip(avg.params.all, a2.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+        #expect(differing.isEmpty, "stopped at \(stopAt), differ after resume: \(differing.prefix(5))")
+    }
+    // Refused: naming an unknown or a later stage; starting after the named stage (its start
+    // weights would not exist).
+    var later = recipe; later.stages[0].averageWithStartOf = "stage2"
+    var unknown = recipe; unknown.stages[1].averageWithStartOf = "nope"
+    for bad in [later, unknown] { #expect(throws: TrainingError.self) { try bad.validate() } }
+    var three = plain
+    var s3 = plain.stages[1]; s3.name = "stage3"; s3.resetOptimizer = true; s3.averageWithStartOf = "stage2"
+    three.stages.append(s3)
+    try three.validate()
+    #expect { _ = try three.startableStage("stage3") } throws: { "\($0)".contains("averages with the start of stage2") }
+    // The key is written only when set.
+    #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("average_with_start_of"))
+    #expect(String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self).contains("\"average_with_start_of\":\"stage2\""))
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
