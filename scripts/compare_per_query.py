@@ -16,7 +16,7 @@ independent (Debian packages of one source package, siblings that differ in one 
 when a few groups are a large share of a set the query-level interval is too narrow.
 It also counts, per run and file, the **wrong-sibling top hits**: queries whose top-ranked
 document is not relevant but belongs to the query's own group (on Debian, another package of
-the same source package: the confusion BM25 wins by matching one rare name).
+the same source package, often told apart by one rare name).
 """
 import sys
 
