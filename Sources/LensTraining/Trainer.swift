@@ -545,18 +545,20 @@ public final class Trainer: @unchecked Sendable {
 
     var checkpointFolder: String { output + "/checkpoint" }
 
+    /// The parameters' values ("value") or AdamW moments ("m", "v") as f32 tensors to write.
+    func tensors(_ kind: String) -> [SafetensorsWriter.Tensor] {
+        params.all.map { p in
+            let buf = kind == "value" ? p.value : kind == "m" ? p.m : p.v
+            return SafetensorsWriter.Tensor(name: p.name, shape: p.shape, values: UnsafeBufferPointer(start: buf.pointer, count: p.count))
+        }
+    }
+
     /// Parameters, AdamW moments and state, written to a temporary folder then renamed,
     /// so a kill at any moment leaves the previous checkpoint intact.
     public func saveCheckpoint() throws {
         let tmp = checkpointFolder + ".tmp"
         try? FileManager.default.removeItem(atPath: tmp)
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        func tensors(_ kind: String) -> [SafetensorsWriter.Tensor] {
-            params.all.map { p in
-                let buf = kind == "value" ? p.value : kind == "m" ? p.m : p.v
-                return SafetensorsWriter.Tensor(name: p.name, shape: p.shape, values: UnsafeBufferPointer(start: buf.pointer, count: p.count))
-            }
-        }
         try SafetensorsWriter.write(tensors("value"), dtype: .f32, to: tmp + "/params.safetensors")
         try SafetensorsWriter.write(tensors("m"), dtype: .f32, to: tmp + "/adam_m.safetensors")
         try SafetensorsWriter.write(tensors("v"), dtype: .f32, to: tmp + "/adam_v.safetensors")
@@ -578,10 +580,7 @@ public final class Trainer: @unchecked Sendable {
         let tmp = folder + ".tmp"
         try? FileManager.default.removeItem(atPath: tmp)
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-        let tensors = params.all.map { p in
-            SafetensorsWriter.Tensor(name: p.name, shape: p.shape, values: UnsafeBufferPointer(start: p.value.pointer, count: p.count))
-        }
-        try SafetensorsWriter.write(tensors, dtype: .f32, to: tmp + "/params.safetensors")
+        try SafetensorsWriter.write(tensors("value"), dtype: .f32, to: tmp + "/params.safetensors")
         try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.moveItem(atPath: tmp, toPath: folder)
     }
