@@ -68,7 +68,10 @@ for s in stages:
       + (f", {s['lexical_negatives']} of the negatives BM25-mined" if s.get("lexical_negatives") else "")
       + (f", its own α {s['distill_weight']:g}" if "distill_weight" in s else "")
       + (f", its own lexical teacher weight {s['lexical_teacher_weight']:g}" if "lexical_teacher_weight" in s else "")
-      + (", task weights " + ", ".join(f"{k} {v:g}" for k, v in s["tasks"].items()) if s.get("tasks") else ""))
+      + (", task weights " + ", ".join(f"{k} {v:g}" for k, v in s["tasks"].items()) if s.get("tasks") else "")
+      + (", every weight rounded to f16 at its start" if s.get("round_weights_to_f16") else "")
+      + (f"; at its end every weight is averaged with its value at the start of {s['average_with_start_of']} "
+         "(a two-point weight average of the cycle's ends, docs/TRAINING.md)" if s.get("average_with_start_of") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "
   f"positive-aware margin {recipe['positive_aware_margin']}, AdamW (0.9, 0.98), weight decay {recipe['weight_decay']}, clip {recipe['grad_clip']}, seed {recipe['seed']}")
 lex = recipe.get("lexical_teacher_weight", 0)
@@ -87,13 +90,30 @@ w("Regenerate (from a clean clone, a few hours on 2 cores): `scripts/train-defau
   "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\".\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")
-    w(f"This model's run began at **{st}** from `{src}`, the f32 model exported at the end of the stages before it by "
-      "a from-scratch run of a recipe file whose stages up to there are identical to this recipe's (that run was started "
-      f"before the later stages were added to the recipe); then `latentlens train --start-stage {st} --from …`. Their steps, "
-      f"tokens and time are counted above. {st} resets the optimizer, so it depends on the earlier stages only through "
-      "those weights, and a run started this way ends bit-identical to one that trains every stage itself (tested at "
-      "small scale), so `scripts/train-default-model.sh` retrains this model given the same data (Debian's archive "
-      "moves: package descriptions change between snapshots).\n")
+    names = [s["name"] for s in stages]
+    rounds = any(s["name"] == st and s.get("round_weights_to_f16") for s in stages)
+    if rounds:
+        prev = names[names.index(st) - 1] if st in names and names.index(st) > 0 else "the earlier stages"
+        w(f"This model's run began at **{st}** from `{src}`: the previously shipped model, i.e. the stages up to {prev} "
+          "exported in f16 (its own provenance is the next paragraph's); then `latentlens train --start-stage "
+          f"{st} --from …`. Their steps, tokens and time are counted above. {st} resets the optimizer and rounds every "
+          "weight to f16 at its start (`round_weights_to_f16`), so it depends on the earlier stages only through their "
+          "f16-rounded weights, and a from-scratch run of the whole recipe computes exactly this model (tested at small "
+          "scale): `scripts/train-default-model.sh` retrains it given the same data (Debian's archive moves: package "
+          "descriptions change between snapshots).\n")
+        earlier = summ.get("earlier_started_from")
+        if earlier:
+            est, _, esrc = earlier.partition(" from ")
+            w(f"The previously shipped model's own run began at **{est}** from `{esrc}`, the f32 model a from-scratch run "
+              "of the stages before it exported (a recipe file whose stages up to there are identical to this recipe's).\n")
+    else:
+        w(f"This model's run began at **{st}** from `{src}`, the f32 model exported at the end of the stages before it by "
+          "a from-scratch run of a recipe file whose stages up to there are identical to this recipe's (that run was started "
+          f"before the later stages were added to the recipe); then `latentlens train --start-stage {st} --from …`. Their steps, "
+          f"tokens and time are counted above. {st} resets the optimizer, so it depends on the earlier stages only through "
+          "those weights, and a run started this way ends bit-identical to one that trains every stage itself (tested at "
+          "small scale), so `scripts/train-default-model.sh` retrains this model given the same data (Debian's archive "
+          "moves: package descriptions change between snapshots).\n")
 if dev:
     w("## Learning curve (dev nDCG@10, subsampled dev sets)\n")
     sets = sorted({r["set"] for r in dev})
@@ -181,6 +201,8 @@ if test:
             deltas = [by[last][(s_, "latent")] - by[end1][(s_, "latent")] for s_ in {k[0] for k in by[last]}]
             w(f"- The last stage, {stages[-1]['name']} (classification/similarity blended in, in-batch negatives off), changed dev retrieval "
               f"nDCG@10 of latent pooling by {min(deltas):+.3f} to {max(deltas):+.3f}"
+              + (f" (its weight average with the start of {stages[-1]['average_with_start_of']} included)"
+                 if stages[-1].get("average_with_start_of") else "")
               + (": as in the paper, it trades retrieval for the non-retrieval tasks." if min(deltas) < -0.01 else
                  ": kept short and gentle (docs/TRAINING.md), it costs retrieval little."))
     w("")
