@@ -91,7 +91,7 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     #expect(resumedLog.contains { $0.contains("resumed") })
     #expect(b2.state.globalStep == 3)
     try b2.run { _, _, _ in }
-    let differing = zip(a.params.all, b2.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    let differing = differingTensors(a, b2)
     #expect(differing.isEmpty, "differ after resume: \(differing.prefix(5))")
 }
 
@@ -112,7 +112,7 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     var steps: [Int] = []
     try b.run { state, _, _ in steps.append(state.globalStep) }
     #expect(steps == Array(5...9))
-    let differing = zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    let differing = differingTensors(a, b)
     #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
     let summary = try String(contentsOfFile: data + "/b/training_summary.json", encoding: .utf8)
     #expect(summary.contains("\"started_from\":\"stage1b from \(data)/a/after-stage1\""), "\(summary)")
@@ -129,28 +129,44 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     }
 }
 
+/// The names of the tensors whose values differ between two trainers' weights.
+func differingTensors(_ a: Trainer, _ b: Trainer) -> [String] {
+    zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+}
+
+/// tinyRecipe with a grown cycle between its two stages: `stage1b` resets AdamW and rounds every
+/// weight to f16 at its start (the shipped recipe's `stage1e`).
+func recipeWithRoundingCycle(data: String) -> Recipe {
+    var recipe = tinyRecipe(data: data, steps: [4, 2])
+    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 3; s1b.learningRate = 2e-3; s1b.warmupSteps = 1
+    s1b.resetOptimizer = true; s1b.roundWeightsToF16 = true
+    recipe.stages.insert(s1b, at: 1)
+    return recipe
+}
+
+/// The shipped-model analogue a grown run starts from: the recipe's first stage alone, exported in f16.
+func exportFirstStageInF16(_ recipe: Recipe, to dir: String) throws {
+    var first = recipe; first.stages = [recipe.stages[0]]
+    let shipped = try Trainer(recipe: first, root: "/", output: dir, tokenizerPath: tinyTokenizer) { _ in }
+    shipped.exportType = .f16
+    try shipped.run { _, _, _ in }
+}
+
 /// A stage with round_weights_to_f16 continues from an f16 export (the shipped model) exactly
 /// as a from-scratch run of the whole recipe does: that run rounds at the stage's start.
 @Test func aStageThatRoundsToF16StartsFromAnF16ExportBitForBit() throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
-    var recipe = tinyRecipe(data: data, steps: [4, 2])
-    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 3; s1b.learningRate = 2e-3; s1b.warmupSteps = 1
-    s1b.resetOptimizer = true; s1b.roundWeightsToF16 = true
-    recipe.stages.insert(s1b, at: 1)
+    var recipe = recipeWithRoundingCycle(data: data)
     let full = try Trainer(recipe: recipe, root: "/", output: data + "/full", tokenizerPath: tinyTokenizer) { _ in }
     try full.run { _, _, _ in }
-    // The shipped-model analogue: stage 1 alone, exported in f16.
-    var first = recipe; first.stages = [recipe.stages[0]]
-    let shipped = try Trainer(recipe: first, root: "/", output: data + "/shipped", tokenizerPath: tinyTokenizer) { _ in }
-    shipped.exportType = .f16
-    try shipped.run { _, _, _ in }
+    try exportFirstStageInF16(recipe, to: data + "/shipped")
     var log: [String] = []
     let grown = try Trainer(recipe: recipe, root: "/", output: data + "/grown", tokenizerPath: tinyTokenizer) { log.append($0) }
     try grown.start(atStage: "stage1b", from: data + "/shipped")
     #expect(!log.contains { $0.contains("warning") }, "\(log)")   // f16 weights are what this stage starts from
     try grown.run { _, _, _ in }
-    let differing = zip(full.params.all, grown.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    let differing = differingTensors(full, grown)
     #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
     // Without the rounding the full run does not match the one grown from f16 weights.
     recipe.stages[1].roundWeightsToF16 = false
@@ -160,7 +176,7 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     let fromF16 = try Trainer(recipe: recipe, root: "/", output: data + "/from-f16", tokenizerPath: tinyTokenizer) { warned.append($0) }
     try fromF16.start(atStage: "stage1b", from: data + "/shipped")
     #expect(warned.contains { $0.contains("warning") && $0.contains("bit for bit") }, "\(warned)")
-    #expect(zip(unrounded.params.all, grown.params.all).contains { $0.value.array != $1.value.array })
+    #expect(!differingTensors(unrounded, grown).isEmpty)
     // The key is written only when set, so recipes from before it keep their identity.
     let enc = String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self)
     #expect(!enc.contains("round_weights_to_f16"))
@@ -174,28 +190,22 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
 @Test func anAveragedCycleGrownFromAnF16ExportEqualsTheFromScratchRun() throws {
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
-    var recipe = tinyRecipe(data: data, steps: [4, 2])
-    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 3; s1b.learningRate = 2e-3; s1b.warmupSteps = 1
-    s1b.resetOptimizer = true; s1b.roundWeightsToF16 = true
-    recipe.stages.insert(s1b, at: 1)
+    var recipe = recipeWithRoundingCycle(data: data)
     recipe.stages[2].resetOptimizer = true
     recipe.stages[2].averageWithStartOf = "stage1b"
     let full = try Trainer(recipe: recipe, root: "/", output: data + "/full", tokenizerPath: tinyTokenizer) { _ in }
     try full.run { _, _, _ in }
-    var first = recipe; first.stages = [recipe.stages[0]]
-    let shipped = try Trainer(recipe: first, root: "/", output: data + "/shipped", tokenizerPath: tinyTokenizer) { _ in }
-    shipped.exportType = .f16
-    try shipped.run { _, _, _ in }
+    try exportFirstStageInF16(recipe, to: data + "/shipped")
     let grown = try Trainer(recipe: recipe, root: "/", output: data + "/grown", tokenizerPath: tinyTokenizer) { _ in }
     try grown.start(atStage: "stage1b", from: data + "/shipped")
     try grown.run { _, _, _ in }
-    let differing = zip(full.params.all, grown.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    let differing = differingTensors(full, grown)
     #expect(differing.isEmpty, "differ from the full run: \(differing.prefix(5))")
     // The average is not a no-op here: without it the end differs.
     recipe.stages[2].averageWithStartOf = nil
     let plain = try Trainer(recipe: recipe, root: "/", output: data + "/plain", tokenizerPath: tinyTokenizer) { _ in }
     try plain.run { _, _, _ in }
-    #expect(zip(plain.params.all, full.params.all).contains { $0.value.array != $1.value.array })
+    #expect(!differingTensors(plain, full).isEmpty)
 }
 
 @Test func adamBiasCorrectionRestartsAtAResetStage() throws {
@@ -223,7 +233,7 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     try a.run { _, _, _ in }
     let b = try Trainer(recipe: r, root: "/", output: data + "/b", tokenizerPath: tinyTokenizer) { _ in }
     try b.run { _, _, _ in }
-    let differing = zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+    let differing = differingTensors(a, b)
     #expect(differing.isEmpty, "differ between identical runs: \(differing.prefix(5))")
 }
 
@@ -605,7 +615,7 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
         let want = zip(e.value.array, s.value.array).map { ($0 + $1) * 0.5 }
         #expect(a.value.array == want, "\(a.name)")
     }
-    #expect(zip(avg.params.all, end.params.all).contains { $0.value.array != $1.value.array })
+    #expect(!differingTensors(avg, end).isEmpty)
     // The exported model is the averaged one.
     let exported = try EmbeddingModel(folder: data + "/avg"), live = try avg.currentModel()
     let opts = EmbedOptions(instruction: "Instruct: x\nQuery: ")
@@ -618,7 +628,7 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
         #expect(try !a1.run(shouldStop: { n >= stopAt }) { _, _, _ in n += 1 })
         let a2 = try Trainer(recipe: recipe, root: "/", output: out, tokenizerPath: tinyTokenizer) { _ in }
         try a2.run { _, _, _ in }
-        let differing = zip(avg.params.all, a2.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
+        let differing = differingTensors(avg, a2)
         #expect(differing.isEmpty, "stopped at \(stopAt), differ after resume: \(differing.prefix(5))")
     }
     // Refused: naming an unknown or a later stage; starting after the named stage (its start
