@@ -95,17 +95,25 @@ if summ.get("started_from"):
     if rounds:
         prev = names[names.index(st) - 1] if st in names and names.index(st) > 0 else "the earlier stages"
         w(f"This model's run began at **{st}** from `{src}`: the previously shipped model, i.e. the stages up to {prev} "
-          "exported in f16 (its own provenance is the next paragraph's); then `latentlens train --start-stage "
+          "exported in f16 (its own provenance follows); then `latentlens train --start-stage "
           f"{st} --from …`. Their steps, tokens and time are counted above. {st} resets the optimizer and rounds every "
           "weight to f16 at its start (`round_weights_to_f16`), so it depends on the earlier stages only through their "
           "f16-rounded weights, and a from-scratch run of the whole recipe computes exactly this model (tested at small "
           "scale): `scripts/train-default-model.sh` retrains it given the same data (Debian's archive moves: package "
           "descriptions change between snapshots).\n")
-        earlier = summ.get("earlier_started_from")
-        if earlier:
-            est, _, esrc = earlier.partition(" from ")
-            w(f"The previously shipped model's own run began at **{est}** from `{esrc}`, the f32 model a from-scratch run "
-              "of the stages before it exported (a recipe file whose stages up to there are identical to this recipe's).\n")
+        # earlier_started_from: the chain of earlier grown runs, newest first (a string when there is one).
+        earlier = summ.get("earlier_started_from") or []
+        earlier = [earlier] if isinstance(earlier, str) else earlier
+        for i, link in enumerate(earlier):
+            est, _, esrc = link.partition(" from ")
+            whose = "The previously shipped model's" if i == 0 else "That model's"
+            est_rounds = any(s["name"] == est and s.get("round_weights_to_f16") for s in stages)
+            if est_rounds:
+                w(f"{whose} own run began at **{est}** from `{esrc}`, the model shipped before it (f16), {est} rounding "
+                  "every weight to f16 at its start as above.\n")
+            else:
+                w(f"{whose} own run began at **{est}** from `{esrc}`, the f32 model a from-scratch run of the stages "
+                  "before it exported (a recipe file whose stages up to there are identical to this recipe's).\n")
     else:
         w(f"This model's run began at **{st}** from `{src}`, the f32 model exported at the end of the stages before it by "
           "a from-scratch run of a recipe file whose stages up to there are identical to this recipe's (that run was started "
