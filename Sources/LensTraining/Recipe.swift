@@ -81,6 +81,13 @@ public struct Recipe: Codable, Sendable {
         /// over the training passages; the first such word): the window is drawn among those that
         /// contain it, so the excerpt carries what tells the passage from its siblings.
         public var cropRare = false
+        /// Fraction of the stage's retrieval queries rewritten in a question form of their task
+        /// (`questionTemplates`: "What does {} stand for?"); the teacher's soft target stays
+        /// that of the plain query, whose meaning the rewrite keeps.
+        public var questionQueries = 0.0
+        /// Fraction of the stage's retrieval queries whose task instruction is replaced by one
+        /// of `variedInstructions` (general retrieval instructions).
+        public var variedInstructions = 0.0
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -101,6 +108,7 @@ public struct Recipe: Codable, Sendable {
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
             case familyNegatives = "family_negatives", cropQueries = "crop_queries", cropRare = "crop_rare"
             case averageWithStartOf = "average_with_start_of"
+            case questionQueries = "question_queries", variedInstructions = "varied_instructions"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -127,6 +135,8 @@ public struct Recipe: Codable, Sendable {
             cropQueries = try c.decodeIfPresent(Double.self, forKey: .cropQueries) ?? d.cropQueries
             cropRare = try c.decodeIfPresent(Bool.self, forKey: .cropRare) ?? d.cropRare
             averageWithStartOf = try c.decodeIfPresent(String.self, forKey: .averageWithStartOf)
+            questionQueries = try c.decodeIfPresent(Double.self, forKey: .questionQueries) ?? d.questionQueries
+            variedInstructions = try c.decodeIfPresent(Double.self, forKey: .variedInstructions) ?? d.variedInstructions
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -154,6 +164,8 @@ public struct Recipe: Codable, Sendable {
             if cropQueries != 0 { try c.encode(cropQueries, forKey: .cropQueries) }
             if cropRare { try c.encode(cropRare, forKey: .cropRare) }
             try c.encodeIfPresent(averageWithStartOf, forKey: .averageWithStartOf)
+            if questionQueries != 0 { try c.encode(questionQueries, forKey: .questionQueries) }
+            if variedInstructions != 0 { try c.encode(variedInstructions, forKey: .variedInstructions) }
         }
     }
 
@@ -277,6 +289,8 @@ public struct Recipe: Codable, Sendable {
             guard temperature(in: s) > 0, temperature(in: s).isFinite else { throw TrainingError.badRecipe("stage \(s.name): temperature must be > 0") }
             guard maxPassageLength(in: s) >= 3 else { throw TrainingError.badRecipe("stage \(s.name): max_passage_length must be ≥ 3") }
             guard (0...1).contains(s.cropQueries) else { throw TrainingError.badRecipe("stage \(s.name): crop_queries must be in [0, 1]") }
+            guard (0...1).contains(s.questionQueries) else { throw TrainingError.badRecipe("stage \(s.name): question_queries must be in [0, 1]") }
+            guard (0...1).contains(s.variedInstructions) else { throw TrainingError.badRecipe("stage \(s.name): varied_instructions must be in [0, 1]") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

@@ -23,6 +23,29 @@ public let trainingInstructions: [String: String] = [
 /// The instruction of a cropped query (a stage's `crop_queries`): an excerpt of the passage it retrieves.
 public let cropInstruction = "Given an excerpt of a passage, retrieve the passage"
 
+/// Question-form rewrites of a task's queries (a stage's `question_queries`; `{}` is the query),
+/// so the model sees the words people wrap a search in ("What does … stand for?") and learns
+/// to look past them. Deliberately none of the forms docs/TRAINING.md measures robustness with
+/// ("What is {}?", "What does \"{}\" mean?", "Which package provides a {}?").
+public let questionTemplates: [String: [String]] = [
+    "debian": ["Is there a package for {}?", "I need {}", "looking for a package: {}", "what Debian package is a {}", "Find me a {}."],
+    "wordnet-def": ["What is the meaning of {}?", "define {}", "{} - definition", "meaning of the word {}", "Explain the term \"{}\"."],
+    "foldoc": ["What does {} mean in computing?", "define {}", "explain {}", "{}: what is it?", "Can you tell me what {} is?"],
+    "vera": ["What does {} stand for?", "expand the acronym {}", "{} meaning", "what is {} short for?"],
+    "pydocs-section": ["Where do the Python docs explain {}?", "Python docs: {}", "Tell me about {} in Python.", "How does Python handle {}?"],
+    "pydocs-api": ["What does {} do?", "How do I use {}?", "{} documentation", "python {} usage"],
+]
+
+/// General retrieval instructions a stage's `varied_instructions` puts in place of a query's
+/// task instruction: users and benchmarks write their own. The measured one ("Given a question,
+/// retrieve passages that answer the question") is deliberately not among them.
+public let variedInstructions = [
+    "Given a web search query, retrieve relevant passages that answer the query",
+    "Given a user question, retrieve the passage that best answers it",
+    "Retrieve the passage most relevant to the query",
+    "Given a query, find the document it is looking for",
+]
+
 /// Training data: stage-1 retrieval pairs with teacher-mined candidates, stage-2
 /// labelled examples, teacher vectors, and a token cache.
 public final class TrainingData: @unchecked Sendable {

@@ -592,6 +592,55 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `question_queries` / `varied_instructions`: a query is its pair's query, plain or in one of its
+/// task's question forms, under its task instruction or one of the varied ones; rewrites keep the
+/// teacher's soft target and pool after the instruction. (That stages without the keys draw no
+/// extra random numbers was checked on the real data: the shipped recipe's stage1f losses match.)
+@Test func questionFormsAndVariedInstructionsRewriteQueriesOnly() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    _ = try writeTeacherFolder(data)
+    var recipe = tinyTeacherRecipe(data: data)
+    recipe.stages[0].questionQueries = 0.5
+    recipe.stages[0].variedInstructions = 0.5
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    let queries = Set(trainer.data.pairs.map(\.query))
+    var plain = 0, questions = 0, varied = 0
+    for seed in 0..<20 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount {
+            // Which (instruction, form, query) is this sequence? Exactly one must match.
+            var matches: [(task: String, form: String)] = []   // (a varied instruction is tried under both tasks)
+            for task in ["foldoc", "debian"] {
+                for instruction in [trainingInstructions[task]!] + variedInstructions {
+                    let prefix = queryInstruction(task: instruction)
+                    for form in ["{}"] + questionTemplates[task]! {
+                        for q in queries where trainer.data.tokens(prefix + form.replacingOccurrences(of: "{}", with: q), maxLength: recipe.maxQueryLength) == sequence(qi)
+                            && !matches.contains(where: { $0 == (instruction, form) }) {
+                            matches.append((instruction, form))
+                            #expect(batch.poolStart[qi] == trainer.data.instructionLength(prefix))
+                        }
+                    }
+                }
+            }
+            #expect(matches.count == 1, "query \(qi) of batch \(seed): \(matches.count) readings")
+            guard let m = matches.first else { continue }
+            if m.form == "{}" { plain += 1 } else { questions += 1 }
+            if variedInstructions.contains(m.task) { varied += 1 }
+            #expect(batch.teacher[qi] != nil)
+        }
+    }
+    let total = plain + questions
+    #expect(questions > total / 4 && plain > total / 4 && varied > total / 4 && varied < total * 3 / 4, "plain \(plain), questions \(questions), varied \(varied)")
+    recipe.stages[0].questionQueries = -0.1
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+    recipe.stages[0].questionQueries = 0
+    recipe.stages[0].variedInstructions = 2
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 /// average_with_start_of: at the stage's end every weight is the mean of its value then and at
 /// the named stage's start, computed here from two runs without the key; a run stopped inside
 /// the stage, or right at its last step, resumes to exactly the same weights (averaged once).

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# How much a model's retrieval depends on the exact query form and instruction it was trained
+# with (dev sets only). Each query is rewritten in a question form no recipe trains on
+# ("What is {}?", 'What does "{}" mean?', "Which package provides a {}?") and scored under
+# (a) the set's trained instruction and (b) an instruction no recipe trains on
+# ("Given a question, retrieve passages that answer the question"); latent pooling and BM25,
+# nDCG@10. Writes MODEL/eval-robust.SET.{trained,qa}.jsonl (per query; compare two models with
+# scripts/compare_per_query.py).
+#   scripts/evaluate-robustness.sh MODEL_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+[[ $# -eq 1 ]] || { echo "usage: scripts/evaluate-robustness.sh MODEL_DIR" >&2; exit 2; }
+MODEL=$1
+BIN=.build/release/latentlens
+[[ -x $BIN ]] || swift build -c release --product latentlens
+source scripts/eval-tasks.sh
+QA="Given a question, retrieve passages that answer the question"
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+python3 - "$TMP" <<'PY'
+import json, os, sys
+forms = {"foldoc-terms": "What is {}?", "wordnet-definitions": 'What does "{}" mean?',
+         "debian-packages": "Which package provides a {}?"}
+for s, form in forms.items():
+    src, dst = f"data/eval/dev/{s}", f"{sys.argv[1]}/{s}"
+    os.makedirs(dst + "/qrels")
+    for f in ("corpus.jsonl", "qrels/test.tsv"):
+        os.symlink(os.path.abspath(f"{src}/{f}"), f"{dst}/{f}")
+    with open(dst + "/queries.jsonl", "w") as out:
+        for line in open(src + "/queries.jsonl"):
+            q = json.loads(line)
+            t = q["text"]
+            if s == "debian-packages" and t[:1].isupper() and not t[1:2].isupper():
+                t = t[0].lower() + t[1:]          # "a Tool for …" reads as a sentence
+            q["text"] = form.format(t)
+            out.write(json.dumps(q) + "\n")
+PY
+for set in foldoc-terms wordnet-definitions debian-packages; do
+  for kind in trained qa; do
+    instr=${TASK[$set]}; [[ $kind == qa ]] && instr=$QA
+    line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling latent --baseline bm25 --json \
+           --per-query "$MODEL/eval-robust.$set.$kind.jsonl")
+    python3 - "$set" "$kind" "$line" <<'PY'
+import json, sys
+d = json.loads(sys.argv[3]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
+print(f"{sys.argv[1]:20s} {sys.argv[2]:8s} latent {r['latent']['ndcg@10']:.4f}  bm25 {r['bm25']['ndcg@10']:.4f}  "
+      f"diff {v['ndcg@10_delta']:+.4f} (95% CI {lo:+.4f} to {hi:+.4f})")
+PY
+  done
+done
