@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores a model on every held-out test set (data/eval/test/*): latent / mean / EOS pooling,
 # the tool's own BM25, and (when .venv-teacher exists) the all-MiniLM-L6-v2 teacher.
-# Writes MODEL/eval-test.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
+# Writes MODEL/eval-test.json and (dev sets, scripts/evaluate-robustness.sh) MODEL/eval-robust.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
 #   scripts/evaluate-default-model.sh [MODEL_DIR]     (default Models/nvembed-mini)
 # PER_QUERY=DIR also keeps each query's result, DIR/SET.jsonl (compare two models on the test sets
 # with scripts/compare_per_query.py; docs/TRAINING.md, "Reproducibility").
@@ -33,4 +33,5 @@ fi
 echo "}" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "wrote $OUT"
+scripts/evaluate-robustness.sh "$MODEL"
 python3 scripts/model_card.py "$MODEL"

@@ -4,8 +4,9 @@
 # ("What is {}?", 'What does "{}" mean?', "Which package provides a {}?") and scored under
 # (a) the set's trained instruction and (b) an instruction no recipe trains on
 # ("Given a question, retrieve passages that answer the question"); latent pooling and BM25,
-# nDCG@10. Writes MODEL/eval-robust.SET.{trained,qa}.jsonl (per query; compare two models with
-# scripts/compare_per_query.py).
+# nDCG@10. Writes MODEL/eval-robust.json (scripts/model_card.py puts it in the card); with
+# PER_QUERY=DIR also DIR/robust.SET.{trained,qa}.jsonl (each query's result; compare two models
+# with scripts/compare_per_query.py).
 #   scripts/evaluate-robustness.sh MODEL_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,10 @@ BIN=.build/release/latentlens
 [[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
 QA="Given a question, retrieve passages that answer the question"
-TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+TMP=$(mktemp -d); OUT=$MODEL/eval-robust.json
+trap 'rm -rf "$TMP" "$OUT.tmp"' EXIT
+echo "{" >"$OUT.tmp"
+first=1
 python3 - "$TMP" <<'PY'
 import json, os, sys
 forms = {"foldoc-terms": "What is {}?", "wordnet-definitions": 'What does "{}" mean?',
@@ -38,8 +42,12 @@ PY
 for set in foldoc-terms wordnet-definitions debian-packages; do
   for kind in trained qa; do
     instr=${TASK[$set]}; [[ $kind == qa ]] && instr=$QA
-    line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling latent --baseline bm25 --json \
-           --per-query "$MODEL/eval-robust.$set.$kind.jsonl")
+    per_query=()
+    [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/robust.$set.$kind.jsonl"); }
+    line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling all --baseline bm25 --json "${per_query[@]}")
+    [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
+    first=0
+    printf '"%s %s": %s' "$set" "$kind" "$line" >>"$OUT.tmp"
     python3 - "$set" "$kind" "$line" <<'PY'
 import json, sys
 d = json.loads(sys.argv[3]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
@@ -48,3 +56,6 @@ print(f"{sys.argv[1]:20s} {sys.argv[2]:8s} latent {r['latent']['ndcg@10']:.4f}  
 PY
   done
 done
+echo "}" >>"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+echo "wrote $OUT" >&2

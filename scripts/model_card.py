@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Models/nvembed-mini/MODEL_CARD.md from the files training and evaluation left there:
-config.json, training_summary.json, train.csv, eval.csv (dev learning curve), eval-test.json
+config.json, training_summary.json, train.csv, eval.csv (dev learning curve), eval-test.json, eval-robust.json
 (scripts/evaluate-default-model.sh), and the recipe. Every number in the card comes from those.
 Run: python3 scripts/model_card.py [MODEL_DIR]
 """
@@ -23,6 +23,7 @@ summ = load("training_summary.json", {})
 train = load("train.csv", [])
 dev = load("eval.csv", [])
 test = load("eval-test.json", {})
+robust = load("eval-robust.json", {})
 recipe = json.load(open(os.path.join(ROOT, "Models", "recipes", "nvembed-mini.json")))
 t, l = cfg["text_config"], cfg["latent_attention_config"]
 params = summ.get("parameters", 0)
@@ -70,6 +71,8 @@ for s in stages:
       + (f", its own lexical teacher weight {s['lexical_teacher_weight']:g}" if "lexical_teacher_weight" in s else "")
       + (", task weights " + ", ".join(f"{k} {v:g}" for k, v in s["tasks"].items()) if s.get("tasks") else "")
       + (", every weight rounded to f16 at its start" if s.get("round_weights_to_f16") else "")
+      + (f", {s['question_queries']:.0%} of its queries rewritten in a question form of their task" if s.get("question_queries") else "")
+      + (f", {s['varied_instructions']:.0%} under a general retrieval instruction instead of their task's" if s.get("varied_instructions") else "")
       + (f"; at its end every weight is averaged with its value at the start of {s['average_with_start_of']} "
          "(a two-point weight average of the cycle's ends, docs/TRAINING.md)" if s.get("average_with_start_of") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "
@@ -214,10 +217,28 @@ if test:
               + (": as in the paper, it trades retrieval for the non-retrieval tasks." if min(deltas) < -0.01 else
                  ": kept short and gentle (docs/TRAINING.md), it costs retrieval little."))
     w("")
+if robust:
+    w("## Queries phrased as questions (dev sets, nDCG@10)\n")
+    w("`scripts/evaluate-robustness.sh` rewrites each dev query in a question form no recipe trains on (FOLDOC "
+      "\"What is {}?\", WordNet 'What does \"{}\" mean?', Debian \"Which package provides a {}?\") and scores it under the "
+      "set's trained instruction and under an instruction no recipe trains on (\"Given a question, retrieve passages "
+      "that answer the question\"). BM25 drops most question words as stop words; the student has to learn to.\n")
+    w("| dev set | instruction | latent | mean | EOS | BM25 |")
+    w("|---|---|---|---|---|---|")
+    for key, r in robust.items():
+        name, _, kind = key.rpartition(" ")
+        res = r["results"]
+        w(f"| {name} | {'trained' if kind == 'trained' else 'untrained QA'} | "
+          + " | ".join(f"{res[p]['ndcg@10']:.3f}" for p in ("latent", "mean", "eos", "bm25")) + " |")
+    w("")
 w("## Limitations\n")
 w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2 and below its teacher. "
   "Use it to see how the poolings behave, not to build a search engine.\n"
   "- English only in training; other scripts tokenize (Mistral vocabulary) but their vectors are weak.\n"
   "- Trained bidirectional: the causal mask works but is out of distribution (the explorer says so).")
+if robust:
+    w("- Sensitive to phrasing: a query worded like the training queries (a term, a one-line summary) under its "
+      "task's instruction retrieves best; question words and an instruction of your own cost more than they cost "
+      "BM25 (the table above).")
 open(os.path.join(M, "MODEL_CARD.md"), "w").write("\n".join(lines) + "\n")
 print("wrote", os.path.join(M, "MODEL_CARD.md"))
