@@ -704,7 +704,7 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     #expect { _ = try Recipe.load(path: bad) } throws: { e in "\(e)".contains("recipe") }
     let shipped = try Recipe.load(path: trainingRepoRoot.appendingPathComponent("Models/recipes/nvembed-mini.json").path)
     try shipped.validate()
-    #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage1c", "stage1d", "stage2", "stage1e", "stage2c"])
+    #expect(shipped.stages.map(\.name) == ["stage1", "stage1b", "stage1c", "stage1d", "stage2", "stage1e", "stage2c", "stage1f", "stage2d"])
     for cycle in shipped.stages[1...3] { #expect(cycle.resetOptimizer && cycle.inBatchNegatives) }
     #expect(shipped.stages[3].lexicalNegatives == 1 && shipped.stages[3].hardNegatives == 2)
     // Stage 2: in-batch negatives off (NV-Embed); a warm restart below stage 1d's peak LR (3e-5 vs 3e-4).
@@ -714,7 +714,12 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     // held), and the final stage 2 averages its end with stage1e's start (docs/TRAINING.md).
     #expect(shipped.stages[5].roundWeightsToF16 && shipped.stages[5].resetOptimizer && shipped.stages[5].inBatchNegatives)
     #expect(shipped.stages[6].averageWithStartOf == "stage1e" && !shipped.stages[6].inBatchNegatives)
-    #expect(shipped.stages.filter { $0.averageWithStartOf != nil }.count == 1)
+    // The second grown cycle, the same shape, adds question-form queries and varied instructions.
+    #expect(shipped.stages[7].roundWeightsToF16 && shipped.stages[7].resetOptimizer && shipped.stages[7].inBatchNegatives)
+    #expect(shipped.stages[8].averageWithStartOf == "stage1f" && !shipped.stages[8].inBatchNegatives)
+    #expect(shipped.stages[7...8].allSatisfy { $0.questionQueries > 0 && $0.variedInstructions > 0 })
+    #expect(shipped.stages[..<7].allSatisfy { $0.questionQueries == 0 && $0.variedInstructions == 0 })
+    #expect(shipped.stages.filter { $0.averageWithStartOf != nil }.count == 2)
     var dup = shipped
     dup.stages[1].name = "stage1"
     #expect(throws: TrainingError.self) { try dup.validate() }

@@ -64,7 +64,7 @@ python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [s.pop("reset_optim
 "$BIN" train --recipe $T/keep.json --out $T/run --start-stage stage2 --from $FIX/tiny-nvembed-f32 >$T/out 2>$T/err; rc=$?
 check "train: --start-stage at a stage that keeps AdamW moments is refused, before data loads" "[[ $rc == 1 ]] && grep -q 'must set reset_optimizer' $T/err && [[ ! -d $T/run ]]"
 "$BIN" train --recipe nvembed-mini --out $T/run --start-stage stage9 --from $FIX/tiny-nvembed-f32 >$T/out 2>$T/err; rc=$?
-check "train: unknown --start-stage lists the stages" "[[ $rc == 1 ]] && grep -q 'stages: stage1, stage1b, stage1c, stage1d, stage2, stage1e, stage2c' $T/err"
+check "train: unknown --start-stage lists the stages" "[[ $rc == 1 ]] && grep -q 'stages: stage1, stage1b, stage1c, stage1d, stage2, stage1e, stage2c, stage1f, stage2d' $T/err"
 
 # eval on a small BEIR folder (the bundled model, BM25 baseline, per-query file): the per-query
 # nDCG@10 values must average to the reported ones, and ranks must agree with nDCG.
