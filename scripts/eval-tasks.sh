@@ -7,3 +7,15 @@ declare -A TASK=(
   [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
   [pydocs-api]="Given a Python API name, retrieve its documentation"
 )
+
+# One line per evaluation: LABEL, latent and BM25 nDCG@10, and the paired-bootstrap interval of
+# their difference, from `latentlens eval --json --baseline bm25` output.
+#   print_versus_bm25 LABEL JSON_LINE
+print_versus_bm25() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.loads(sys.argv[2]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
+print(f"{sys.argv[1]} latent {r['latent']['ndcg@10']:.4f}  bm25 {r['bm25']['ndcg@10']:.4f}  "
+      f"diff {v['ndcg@10_delta']:+.4f} (95% CI {lo:+.4f} to {hi:+.4f})  queries +{v['better']} -{v['worse']} ={v['tied']}")
+PY
+}

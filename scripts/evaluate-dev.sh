@@ -30,12 +30,7 @@ for set in "${SETS[@]}"; do
   [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
   first=0
   printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"
-  python3 - "$set" "$line" <<'PY'
-import json, sys
-d = json.loads(sys.argv[2]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
-print(f"{sys.argv[1]:20s} latent {r['latent']['ndcg@10']:.4f}  bm25 {r['bm25']['ndcg@10']:.4f}  "
-      f"diff {v['ndcg@10_delta']:+.4f} (95% CI {lo:+.4f} to {hi:+.4f})  queries +{v['better']} -{v['worse']} ={v['tied']}")
-PY
+  print_versus_bm25 "$(printf '%-20s' "$set")" "$line"
 done
 echo "}" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"

@@ -48,12 +48,7 @@ for set in foldoc-terms wordnet-definitions debian-packages; do
     [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
     first=0
     printf '"%s %s": %s' "$set" "$kind" "$line" >>"$OUT.tmp"
-    python3 - "$set" "$kind" "$line" <<'PY'
-import json, sys
-d = json.loads(sys.argv[3]); r = d["results"]; v = d["versus_bm25"]["latent"]; lo, hi = v["ndcg@10_delta_ci95"]
-print(f"{sys.argv[1]:20s} {sys.argv[2]:8s} latent {r['latent']['ndcg@10']:.4f}  bm25 {r['bm25']['ndcg@10']:.4f}  "
-      f"diff {v['ndcg@10_delta']:+.4f} (95% CI {lo:+.4f} to {hi:+.4f})")
-PY
+    print_versus_bm25 "$(printf '%-20s %-8s' "$set" "$kind")" "$line"
   done
 done
 echo "}" >>"$OUT.tmp"

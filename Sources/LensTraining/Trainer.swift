@@ -348,16 +348,17 @@ public final class Trainer: @unchecked Sendable {
             // A question-form rewrite and a varied instruction (drawn only when the stage asks for
             // them, so other stages' batches are unchanged); a cropped query keeps its own form.
             var queryText = crop ?? pair.query
-            var taskInstruction = trainingInstructions[pair.task] ?? ""
-            if crop == nil, stage.questionQueries > 0, rng.nextUnit() < stage.questionQueries,
-               let forms = questionTemplates[pair.task], !forms.isEmpty {
-                let form = forms[Int(rng.next() % UInt64(forms.count))]
-                queryText = form.replacingOccurrences(of: "{}", with: pair.query)
+            var taskInstruction = crop == nil ? trainingInstructions[pair.task] ?? "" : cropInstruction
+            if crop == nil {
+                if stage.questionQueries > 0, rng.nextUnit() < stage.questionQueries,
+                   let forms = questionTemplates[pair.task], !forms.isEmpty {
+                    queryText = forms[Int(rng.next() % UInt64(forms.count))].replacingOccurrences(of: "{}", with: pair.query)
+                }
+                if stage.variedInstructions > 0, rng.nextUnit() < stage.variedInstructions {
+                    taskInstruction = variedInstructions[Int(rng.next() % UInt64(variedInstructions.count))]
+                }
             }
-            if crop == nil, stage.variedInstructions > 0, rng.nextUnit() < stage.variedInstructions {
-                taskInstruction = variedInstructions[Int(rng.next() % UInt64(variedInstructions.count))]
-            }
-            let instruction = queryInstruction(task: crop == nil ? taskInstruction : cropInstruction)
+            let instruction = queryInstruction(task: taskInstruction)
             let q = data.tokens(instruction + queryText, maxLength: recipe.maxQueryLength)
             let pool = min(data.instructionLength(instruction), q.count - 1)
             // A cropped query's false negatives: passages holding the excerpt, or that BM25 scores
