@@ -88,7 +88,9 @@ if summ:
     tok_s = summ["tokens_seen"] / max(summ["train_seconds"], 1)
     w(f"Steps {summ['steps']}, tokens seen {summ['tokens_seen']:,}, training wall time {summ['train_seconds'] / 3600:.2f} h "
       f"({tok_s:,.0f} tokens/s) on the 2-core machine (data loading and dev evaluations not included).\n")
-w("Regenerate (from a clean clone, a few hours on 2 cores): `scripts/train-default-model.sh`. The run is "
+hours = f"about {summ['train_seconds'] / 3600 + 1:.0f} hours" if summ.get("train_seconds") else "hours"
+w(f"Regenerate from a clean clone with one command, `scripts/train-default-model.sh`: {hours} on 2 cores (about an hour "
+  "builds the data and runs the teacher, the rest is the training above; rerun it to resume). The run is "
   "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones. How closely a retrain "
   "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\".\n")
 if summ.get("started_from"):
@@ -232,7 +234,12 @@ if robust:
           + " | ".join(f"{res[p]['ndcg@10']:.3f}" for p in ("latent", "mean", "eos", "bm25")) + " |")
     w("")
 w("## Limitations\n")
-w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2 and below its teacher. "
+teacher_cmp = ""
+if test and test.get("teacher"):
+    tsets = [k for k in test if k != "teacher" and k in test["teacher"]]
+    below = [k for k in tsets if test[k]["results"]["latent"]["ndcg@10"] < test["teacher"][k]["ndcg@10"]]
+    teacher_cmp = f" and below its teacher on {len(below)} of {len(tsets)} test sets ({', '.join(below)})" if below else ""
+w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2" + teacher_cmp + ". "
   "Use it to see how the poolings behave, not to build a search engine.\n"
   "- English only in training; other scripts tokenize (Mistral vocabulary) but their vectors are weak.\n"
   "- Trained bidirectional: the causal mask works but is out of distribution (the explorer says so).")

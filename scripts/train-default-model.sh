@@ -8,7 +8,8 @@
 # (scripts/build_data.py); 3. the teacher's outputs (scripts/teacher.py: piece embeddings,
 # mined candidates, vectors); 4. `latentlens train --recipe nvembed-mini` (resumable: rerun
 # after an interruption); 5. copy the weights into Models/nvembed-mini; 6. evaluate.
-# Takes a few hours on 2 cores. RUN=folder overrides data/runs/nvembed-mini.
+# Takes about 9 hours on 2 cores (an hour of data and teacher preparation, then ~7.5 h of
+# training; MODEL_CARD.md has the measured figure). RUN=folder overrides data/runs/nvembed-mini.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"

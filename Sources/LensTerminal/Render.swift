@@ -36,7 +36,8 @@ func formatShare(_ v: Float) -> String {
 public func render(_ s: ExplorerState) -> CellGrid {
     var g = CellGrid(rows: s.rows, columns: s.columns)
     if s.columns < minimumColumns || s.rows < minimumRows {
-        let lines = ["Terminal too small", "\(s.columns)×\(s.rows); LatentLens needs \(minimumColumns)×\(minimumRows)", "Enlarge the window, or q to quit"]
+        // Short lines, so the message stays whole in the narrowest windows too.
+        let lines = ["Terminal too small", "\(s.columns)×\(s.rows), needs \(minimumColumns)×\(minimumRows)", "Enlarge the window", "or press q to quit"]
         for (i, l) in lines.enumerated() {
             let row = max(0, s.rows / 2 - 1 + i)
             g.put(DisplayWidth.truncate(l, to: s.columns), row: row, column: max(0, (s.columns - DisplayWidth.of(l)) / 2), role: i == 0 ? .error : .normal)

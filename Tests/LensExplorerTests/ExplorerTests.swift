@@ -182,6 +182,12 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(wide.contains { $0.contains("LATENT") && $0.contains("MEAN") && $0.contains("EOS") })
     s.rows = 8; s.columns = 30
     #expect(render(s).text.contains("Terminal too small"))
+    // Every line of the message stays whole down to 20 columns (a narrow split pane).
+    s.rows = 6; s.columns = 20
+    let small = render(s).text
+    for line in ["Terminal too small", "20×6, needs 40×12", "Enlarge the window", "or press q to quit"] {
+        #expect(small.contains(line), "\(line)")
+    }
 }
 
 @Test func wideCharactersNeverShiftColumns() {
