@@ -90,7 +90,7 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     g.put(label, row: row, column: 0, role: instrFocused ? .focus : .title)
     var x = DisplayWidth.of(label)
     x += g.put(presetLabel, row: row, column: x, role: .accent)
-    let instrText = preset.name == "custom" ? s.customInstruction.string : (preset.task.isEmpty ? "(none: embed the query as a passage)" : preset.task)
+    let instrText = preset.name == "custom" ? s.customInstruction.string : (preset.task.isEmpty ? "(none: the query is embedded like a passage; NV-Embed expects an instruction)" : preset.task)
     g.fill(row: row, column: x, height: 1, width: s.columns - x, role: .input)
     g.put(instrText, row: row, column: x, role: preset.task.isEmpty && preset.name != "custom" ? .dim : .input, width: s.columns - x - 1)
     if instrFocused && preset.name == "custom" {

@@ -107,10 +107,16 @@ struct Index: ParsableCommand {
     }
 }
 
+/// The instruction `search` gives a query when none is asked for: a general retrieval task the
+/// bundled model was trained with (one of its stages' varied instructions). Measured on the mixed
+/// dev corpus (scripts/evaluate-instructions.sh): within .02 macro nDCG@10 of each query's own
+/// task instruction, where no instruction at all loses more than half of it.
+let defaultSearchTask = "Retrieve the passage most relevant to the query"
+
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Nearest neighbours of a query under each pooling, side by side.",
-        discussion: "Exact top-k cosine search over the stored vectors of every pooling from one query pass; shows rank, score and title per pooling and the overlap between the lists. --json prints one object (the explorer's panes, non-interactively).")
+        discussion: "Exact top-k cosine search over the stored vectors of every pooling from one query pass; shows rank, score and title per pooling and the overlap between the lists. --json prints one object (the explorer's panes, non-interactively). Without --instruction or --raw-instruction the query gets a general instruction, '\(defaultSearchTask)': NV-Embed-style models are trained with an instruction on every query, and the bundled model retrieves far worse with none (docs/EVAL.md, \"Which instruction\"). --instruction '' sends none.")
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var corpusArgs: CorpusArguments
@@ -130,7 +136,10 @@ struct Search: ParsableCommand {
             guard k >= 1 else { throw ValidationError("--k must be at least 1") }
             let model = try modelOptions.load()
             let corpus = try openIndexed(corpusArgs, model: model, mask: encoding.mask, maxLength: 512, quiet: json)
-            let options = try encoding.embedOptions(for: model)
+            var options = try encoding.embedOptions(for: model)
+            if encoding.instruction == nil && encoding.rawInstruction == nil {
+                options.instruction = queryInstruction(task: defaultSearchTask)
+            }
             let r = try model.embed([query], options: options)[0]
             let hits = corpus.search(r.vectors, k: k)
             let poolings = options.poolings.filter { hits[$0] != nil }

@@ -118,6 +118,8 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     _ = update(&s, .key(.down))
     #expect(s.presets[s.preset].name == "none")
     #expect(s.instructionPrefix == "")
+    // Dropping the instruction is shown for what it is (docs/EVAL.md measures what it costs).
+    #expect(render(s).text.contains("(none: the query is embedded like a passage; NV-Embed expects an instruction)"))
     _ = type(&s, "find code")
     #expect(s.presets[s.preset].name == "custom")
     #expect(s.instructionPrefix == "Instruct: find code\nQuery: ")

@@ -71,6 +71,21 @@ for p in ['latent', 'mean', 'eos']:
     assert got == want, (p, got, want)
 PY"
 
+# A query without an instruction gets search's general one; --instruction '' sends none.
+"$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --k 10 --json "attention mask decoder" >"$T/d.json" 2>/dev/null
+"$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --k 10 --json \
+  --instruction "Retrieve the passage most relevant to the query" "attention mask decoder" >"$T/g.json" 2>/dev/null
+"$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --k 10 --json --instruction "" "attention mask decoder" >"$T/n.json" 2>/dev/null
+check "search: the default instruction is the general one; '' is none" "python3 - '$T' <<'PY'
+import json, sys
+d, g, n, s = (json.load(open(sys.argv[1] + f)) for f in ('/d.json', '/g.json', '/n.json', '/s.json'))
+assert d['instruction'] == 'Instruct: Retrieve the passage most relevant to the query\nQuery: ', d['instruction']
+assert d['results'] == g['results'] and d['instruction'] == g['instruction'], 'default != the general instruction'
+assert n['instruction'] == '', n['instruction']
+assert n['results'] == s['results'], ('--instruction \'\' != --raw-instruction \'\'', n['results']['latent'][:2], s['results']['latent'][:2])
+assert d['results'] != s['results'], 'the instruction changed nothing'
+PY"
+
 # Two readers at once.
 ( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "token $i" >"$T/r1.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
 ( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "query $i" >"$T/r2.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
