@@ -73,6 +73,7 @@ for s in stages:
       + (", every weight rounded to f16 at its start" if s.get("round_weights_to_f16") else "")
       + (f", {s['question_queries']:.0%} of its queries rewritten in a question form of their task" if s.get("question_queries") else "")
       + (f", {s['varied_instructions']:.0%} under a general retrieval instruction instead of their task's" if s.get("varied_instructions") else "")
+      + (f", {s['bare_queries']:.0%} with no instruction at all" if s.get("bare_queries") else "")
       + (f"; at its end every weight is averaged with its value at the start of {s['average_with_start_of']} "
          "(a two-point weight average of the cycle's ends, docs/TRAINING.md)" if s.get("average_with_start_of") else ""))
 w(f"- τ = {recipe['temperature']}, teacher τ = {recipe['teacher_temperature']}, distillation weight α = {recipe['distill_weight']}, "

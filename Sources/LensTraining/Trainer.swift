@@ -357,6 +357,7 @@ public final class Trainer: @unchecked Sendable {
                 if stage.variedInstructions > 0, rng.nextUnit() < stage.variedInstructions {
                     taskInstruction = variedInstructions[Int(rng.next() % UInt64(variedInstructions.count))]
                 }
+                if stage.bareQueries > 0, rng.nextUnit() < stage.bareQueries { taskInstruction = "" }
             }
             let instruction = queryInstruction(task: taskInstruction)
             let q = data.tokens(instruction + queryText, maxLength: recipe.maxQueryLength)

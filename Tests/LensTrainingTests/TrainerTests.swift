@@ -603,9 +603,10 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     var recipe = tinyTeacherRecipe(data: data)
     recipe.stages[0].questionQueries = 0.5
     recipe.stages[0].variedInstructions = 0.5
+    recipe.stages[0].bareQueries = 0.25
     let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
     let queries = Set(trainer.data.pairs.map(\.query))
-    var plain = 0, questions = 0, varied = 0
+    var plain = 0, questions = 0, varied = 0, bare = 0
     for seed in 0..<20 {
         var r = SplitMix64(seed: UInt64(seed))
         let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
@@ -614,7 +615,7 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
             // Which (instruction, form, query) is this sequence? Exactly one must match.
             var matches: [(task: String, form: String)] = []   // (a varied instruction is tried under both tasks)
             for task in ["foldoc", "debian"] {
-                for instruction in [trainingInstructions[task]!] + variedInstructions {
+                for instruction in [trainingInstructions[task]!] + variedInstructions + [""] {
                     let prefix = queryInstruction(task: instruction)
                     for form in ["{}"] + questionTemplates[task]! {
                         for q in queries where trainer.data.tokens(prefix + form.replacingOccurrences(of: "{}", with: q), maxLength: recipe.maxQueryLength) == sequence(qi)
@@ -629,15 +630,20 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
             guard let m = matches.first else { continue }
             if m.form == "{}" { plain += 1 } else { questions += 1 }
             if variedInstructions.contains(m.task) { varied += 1 }
+            if m.task.isEmpty { bare += 1 }
             #expect(batch.teacher[qi] != nil)
         }
     }
     let total = plain + questions
     #expect(questions > total / 4 && plain > total / 4 && varied > total / 4 && varied < total * 3 / 4, "plain \(plain), questions \(questions), varied \(varied)")
+    #expect(bare > total / 10 && bare < total * 4 / 10, "bare \(bare) of \(total)")   // bare_queries 0.25
     recipe.stages[0].questionQueries = -0.1
     #expect(throws: TrainingError.self) { try recipe.validate() }
     recipe.stages[0].questionQueries = 0
     recipe.stages[0].variedInstructions = 2
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+    recipe.stages[0].variedInstructions = 0
+    recipe.stages[0].bareQueries = 1.5
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
