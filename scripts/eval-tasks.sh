@@ -7,6 +7,11 @@ declare -A TASK=(
   [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
   [pydocs-api]="Given a Python API name, retrieve its documentation"
 )
+# An instruction no recipe trains on (NV-Embed's QA task), for the robustness probe and the
+# instruction comparison; and the general one `latentlens search` gives a query by default
+# (defaultSearchTask in Sources/latentlens/Index.swift).
+QA_INSTRUCTION="Given a question, retrieve passages that answer the question"
+GENERAL_INSTRUCTION="Retrieve the passage most relevant to the query"
 
 # One line per evaluation: LABEL, latent and BM25 nDCG@10, and the paired-bootstrap interval of
 # their difference, from `latentlens eval --json --baseline bm25` output.

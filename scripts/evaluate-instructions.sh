@@ -53,20 +53,17 @@ for set in "${SETS[@]}"; do
     --per-query "$TMP/own.$set.jsonl" >/dev/null
   echo "scored $set under its own instruction" >&2
 done
-GLOBAL=("${TASK[debian-packages]}"
-        "Retrieve the passage most relevant to the query"
-        "Given a web search query, retrieve relevant passages that answer the query"
-        "Given a question, retrieve passages that answer the question"
-        "")
+# One instruction for every query, and its label in the table.
+GLOBAL=("${TASK[debian-packages]}" "$GENERAL_INSTRUCTION"
+        "Given a web search query, retrieve relevant passages that answer the query" "$QA_INSTRUCTION" "")
+LABELS=("debian task's" "general (search default)" "web search (varied, trained)" "question (never trained)" "none")
 for i in "${!GLOBAL[@]}"; do
   "$BIN" eval --model "$MODEL" --corpus "$TMP/all" --instruction "${GLOBAL[$i]}" --pooling all --per-query "$TMP/global$i.jsonl" >/dev/null
   echo "scored every query under instruction $((i + 1)) of ${#GLOBAL[@]}" >&2
 done
-python3 - "$TMP" "${SETS[@]}" <<'PY'
+python3 - "$TMP" "$(IFS=$'\t'; echo "${LABELS[*]}")" "${SETS[@]}" <<'PY'
 import json, sys, collections
-tmp, sets = sys.argv[1], sys.argv[2:]
-names = ["own task's (oracle)", "debian task's", "general (search default)", "web search (varied, trained)",
-         "question (never trained)", "none"]
+tmp, labels, sets = sys.argv[1], sys.argv[2].split("\t"), sys.argv[3:]
 def load(path, fixed=None):
     d = collections.defaultdict(list)
     for line in open(path):
@@ -76,7 +73,7 @@ def load(path, fixed=None):
 own = {}
 for s in sets:
     own.update(load(f"{tmp}/own.{s}.jsonl", s))
-rows = [(names[0], own)] + [(names[i + 1], load(f"{tmp}/global{i}.jsonl")) for i in range(5)]
+rows = [("own task's (oracle)", own)] + [(n, load(f"{tmp}/global{i}.jsonl")) for i, n in enumerate(labels)]
 print(f"mixed dev corpus: 200 queries per set, nDCG@10; columns: {' '.join(sets)}, macro")
 for pool in ("latent", "mean", "eos", "bm25"):
     for n, d in rows:

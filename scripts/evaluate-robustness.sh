@@ -16,7 +16,6 @@ MODEL=$1
 BIN=.build/release/latentlens
 [[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
-QA="Given a question, retrieve passages that answer the question"
 TMP=$(mktemp -d); OUT=$MODEL/eval-robust.json
 trap 'rm -rf "$TMP" "$OUT.tmp"' EXIT
 echo "{" >"$OUT.tmp"
@@ -41,7 +40,7 @@ for s, form in forms.items():
 PY
 for set in foldoc-terms wordnet-definitions debian-packages; do
   for kind in trained qa; do
-    instr=${TASK[$set]}; [[ $kind == qa ]] && instr=$QA
+    instr=${TASK[$set]}; [[ $kind == qa ]] && instr=$QA_INSTRUCTION
     per_query=()
     [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/robust.$set.$kind.jsonl"); }
     line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling all --baseline bm25 --json "${per_query[@]}")
