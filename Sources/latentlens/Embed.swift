@@ -37,13 +37,24 @@ struct EncodingOptions: ParsableArguments {
         if maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
     }
 
-    var instructionPrefix: String { rawInstruction ?? instruction.map { queryInstruction(task: $0) } ?? "" }
+    /// The instruction prefix: --raw-instruction as given, --instruction TASK wrapped
+    /// ('' = none), or, when neither is given, `defaultTask` wrapped (nil: none).
+    func instructionPrefix(defaultTask: String? = nil) -> String {
+        rawInstruction ?? instruction.map { queryInstruction(task: $0) } ?? defaultTask.map { queryInstruction(task: $0) } ?? ""
+    }
 
-    func embedOptions(for model: EmbeddingModel, trace: Bool = false) throws -> EmbedOptions {
+    /// `defaultTask`: the query instruction used when the command line names none (search and
+    /// eval give queries `defaultSearchTask`; embed, whose texts are usually documents, none).
+    func embedOptions(for model: EmbeddingModel, defaultTask: String? = nil, trace: Bool = false) throws -> EmbedOptions {
         if pooling == .latent && !model.hasLatentBlock { throw EmbeddingError.noLatentBlock(model: model.name) }
-        return EmbedOptions(poolings: pooling.poolings(for: model), mask: mask, instruction: instructionPrefix,
+        return EmbedOptions(poolings: pooling.poolings(for: model), mask: mask, instruction: instructionPrefix(defaultTask: defaultTask),
                             maxLength: maxLength, trace: trace)
     }
+}
+
+/// An instruction prefix on one line, for reports: "none" or the prefix with its newline as ⏎.
+func describeInstruction(_ prefix: String) -> String {
+    prefix.isEmpty ? "none" : "\"" + prefix.replacingOccurrences(of: "\n", with: "⏎") + "\""
 }
 
 struct Embed: ParsableCommand {

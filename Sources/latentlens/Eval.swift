@@ -13,7 +13,10 @@ struct Eval: ParsableCommand {
         qrels/test.tsv, embeds documents without instruction and queries with --instruction, and \
         reports nDCG@10, MRR@10, Recall@10 and Recall@100 per pooling; --baseline bm25 adds the \
         tool's own BM25 on the same data. --pairs FILE.tsv (text1, text2, score) reports Spearman and \
-        Pearson correlations of cosine similarity per pooling. --json prints one object \
+        Pearson correlations of cosine similarity per pooling (both texts get the instruction). \
+        Without --instruction or --raw-instruction, queries get the general instruction \
+        '\(defaultSearchTask)', as in search: NV-Embed-style models expect one on every query \
+        (docs/EVAL.md, "Which instruction"); --instruction '' sends none. --json prints one object \
         (schema in docs/EVAL.md).
         """)
 
@@ -52,7 +55,7 @@ struct Eval: ParsableCommand {
                 guard access(dir, W_OK) == 0 else { throw CLIError("cannot write \(perQuery): \(dir) is not a writable folder") }
             }
             let model = try modelOptions.load()
-            let options = try encoding.embedOptions(for: model)
+            let options = try encoding.embedOptions(for: model, defaultTask: defaultSearchTask)
             if let corpus { try retrieval(model, options, corpus) } else if let pairs { try similarity(model, options, pairs) }
         }
     }
@@ -114,6 +117,7 @@ struct Eval: ParsableCommand {
             emit(w.text)
         } else {
             print("\(ds.name): \(ds.queries.count) queries, \(ds.documents.count) documents, mask \(options.mask.rawValue), \(String(format: "%.1f", seconds)) s")
+            print("  query instruction: " + describeInstruction(options.instruction))
             print("  run       nDCG@10  MRR@10  R@10    R@100")
             func row(_ name: String, _ m: RankingMetrics) {
                 print("  " + name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: " %.4f   %.4f  %.4f  %.4f", m.ndcg10, m.mrr10, m.recall10, m.recall100))
@@ -211,6 +215,7 @@ struct Eval: ParsableCommand {
             var w = JSONWriter()
             w.beginObject()
             w.member("pairs", left.count)
+            w.member("instruction", options.instruction)
             w.key("results")
             w.beginObject()
             for (p, s, pe) in results { w.key(p.rawValue); w.beginObject(); w.member("spearman", s); w.member("pearson", pe); w.endObject() }
@@ -219,6 +224,7 @@ struct Eval: ParsableCommand {
             emit(w.text)
         } else {
             print("\(path): \(left.count) pairs")
+            print("  instruction (both texts): " + describeInstruction(options.instruction))
             for (p, s, pe) in results { print("  " + p.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: " spearman %.4f  pearson %.4f", s, pe)) }
         }
     }

@@ -107,7 +107,7 @@ struct Index: ParsableCommand {
     }
 }
 
-/// The instruction `search` gives a query when none is asked for: a general retrieval task the
+/// The instruction `search` and `eval` give a query when none is asked for: a general retrieval task the
 /// bundled model was trained with (one of its stages' varied instructions). Measured on the mixed
 /// dev corpus (scripts/evaluate-instructions.sh): within .02 macro nDCG@10 of each query's own
 /// task instruction, where no instruction at all loses more than half of it.
@@ -136,10 +136,7 @@ struct Search: ParsableCommand {
             guard k >= 1 else { throw ValidationError("--k must be at least 1") }
             let model = try modelOptions.load()
             let corpus = try openIndexed(corpusArgs, model: model, mask: encoding.mask, maxLength: 512, quiet: json)
-            var options = try encoding.embedOptions(for: model)
-            if encoding.instruction == nil && encoding.rawInstruction == nil {
-                options.instruction = queryInstruction(task: defaultSearchTask)
-            }
+            let options = try encoding.embedOptions(for: model, defaultTask: defaultSearchTask)
             let r = try model.embed([query], options: options)[0]
             let hits = corpus.search(r.vectors, k: k)
             let poolings = options.poolings.filter { hits[$0] != nil }

@@ -110,6 +110,19 @@ for p in ('latent', 'mean', 'eos'):
     better = sum(r['runs'][p]['ndcg@10'] > r['runs']['bm25']['ndcg@10'] for r in rows)
     assert better == v['better'], (p, v, better)
 PY"
+# The query instruction eval uses: the general one search uses when none is given, none for
+# --instruction '', and the pairs mode reports the one both texts got.
+"$BIN" eval --corpus $T/beir --pooling latent --json >$T/out 2>$T/err; rc=$?
+"$BIN" eval --corpus $T/beir --pooling latent --json --instruction '' >$T/out2 2>>$T/err; rc2=$?
+check "eval: queries get the general instruction by default, none with --instruction ''" "[[ $rc == 0 && $rc2 == 0 ]] && python3 - $T/out $T/out2 <<'PY'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+assert a['instruction'] == 'Instruct: Retrieve the passage most relevant to the query\\nQuery: ', a['instruction']
+assert b['instruction'] == '', b['instruction']
+PY"
+printf 'a text editor\tan editor for text\t1\nzip archives\tthe weather today\t0\nterminal window\tconsole emulator\t1\n' >$T/pairs.tsv
+"$BIN" eval --pairs $T/pairs.tsv --pooling latent --instruction 'Retrieve semantically similar text' >$T/out 2>$T/err; rc=$?
+check "eval --pairs: reports the instruction both texts got" "[[ $rc == 0 ]] && grep -qF 'instruction (both texts): \"Instruct: Retrieve semantically similar text⏎Query: \"' $T/out"
 # The paired-bootstrap intervals against an independent Python re-implementation, on a set big
 # enough for the resampling seed to matter: 150 sampler documents, each queried by its title.
 mkdir -p $T/beir150/qrels
