@@ -2,10 +2,11 @@
 # How much a model's retrieval depends on the exact query form and instruction it was trained
 # with (dev sets only). Each query is rewritten in a question form no recipe trains on
 # ("What is {}?", 'What does "{}" mean?', "Which package provides a {}?") and scored under
-# (a) the set's trained instruction and (b) an instruction no recipe trains on
+# (a) the set's trained instruction, (b) the general instruction search and eval send when none is
+# given (GENERAL_INSTRUCTION) and (c) an instruction no recipe trains on
 # ("Given a question, retrieve passages that answer the question"); latent pooling and BM25,
 # nDCG@10. Writes MODEL/eval-robust.json (scripts/model_card.py puts it in the card); with
-# PER_QUERY=DIR also DIR/robust.SET.{trained,qa}.jsonl (each query's result; compare two models
+# PER_QUERY=DIR also DIR/robust.SET.{trained,general,qa}.jsonl (each query's result; compare two models
 # with scripts/compare_per_query.py).
 #   scripts/evaluate-robustness.sh MODEL_DIR
 set -euo pipefail
@@ -39,8 +40,8 @@ for s, form in forms.items():
             out.write(json.dumps(q) + "\n")
 PY
 for set in foldoc-terms wordnet-definitions debian-packages; do
-  for kind in trained qa; do
-    instr=${TASK[$set]}; [[ $kind == qa ]] && instr=$QA_INSTRUCTION
+  for kind in trained general qa; do
+    case $kind in trained) instr=${TASK[$set]} ;; general) instr=$GENERAL_INSTRUCTION ;; qa) instr=$QA_INSTRUCTION ;; esac
     per_query=()
     [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/robust.$set.$kind.jsonl"); }
     line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling all --baseline bm25 --json "${per_query[@]}")

@@ -224,14 +224,17 @@ if robust:
     w("## Queries phrased as questions (dev sets, nDCG@10)\n")
     w("`scripts/evaluate-robustness.sh` rewrites each dev query in a question form no recipe trains on (FOLDOC "
       "\"What is {}?\", WordNet 'What does \"{}\" mean?', Debian \"Which package provides a {}?\") and scores it under the "
-      "set's trained instruction and under an instruction no recipe trains on (\"Given a question, retrieve passages "
-      "that answer the question\"). BM25 drops most question words as stop words; the student has to learn to.\n")
+      "set's trained instruction, under the general instruction `search` and `eval` send when none is given "
+      "(\"Retrieve the passage most relevant to the query\", trained as one of the varied instructions) and under an "
+      "instruction no recipe trains on (\"Given a question, retrieve passages that answer the question\"). BM25 drops "
+      "most question words as stop words; the student has to learn to.\n")
     w("| dev set | instruction | latent | mean | EOS | BM25 |")
     w("|---|---|---|---|---|---|")
     for key, r in robust.items():
         name, _, kind = key.rpartition(" ")
         res = r["results"]
-        w(f"| {name} | {'trained' if kind == 'trained' else 'untrained QA'} | "
+        label = {"trained": "trained", "general": "general (default)", "qa": "untrained QA"}[kind]
+        w(f"| {name} | {label} | "
           + " | ".join(f"{res[p]['ndcg@10']:.3f}" for p in ("latent", "mean", "eos", "bm25")) + " |")
     w("")
 w("## Limitations\n")
