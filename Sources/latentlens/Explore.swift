@@ -83,15 +83,16 @@ struct Explore: ParsableCommand {
     }
 }
 
-/// Instruction presets: the bundled model's training instructions first (it answers best to
-/// those), the general instruction `search` defaults to, a few of NV-Embed's task instructions,
-/// no instruction (shows how much the instruction carries), and custom text.
+/// Instruction presets: first the general instruction `search` and `eval` default to (so the
+/// explorer starts ranking as they do), then the bundled model's training instructions (it
+/// answers best to a query's own task), a few of NV-Embed's task instructions, no instruction
+/// (shows how much the instruction carries), and custom text.
 func explorerPresets() -> [InstructionPreset] {
     let order = ["debian", "foldoc", "pydocs-api", "pydocs-section", "wordnet-def", "wordnet-example", "vera", "synonyms",
                  "debian-section", "wordnet-lexname"]
-    var p = order.compactMap { name in trainingInstructions[name].map { InstructionPreset(name: "\(name) (trained)", task: $0) } }
+    var p = [InstructionPreset(name: "general (trained)", task: defaultSearchTask)]
+    p += order.compactMap { name in trainingInstructions[name].map { InstructionPreset(name: "\(name) (trained)", task: $0) } }
     p += [
-        InstructionPreset(name: "general (trained)", task: defaultSearchTask),
         InstructionPreset(name: "question → passage (NV-Embed)", task: "Given a question, retrieve passages that answer the question"),
         InstructionPreset(name: "web search (NV-Embed)", task: "Given a web search query, retrieve relevant passages that answer the query"),
         InstructionPreset(name: "claim → evidence (NV-Embed)", task: "Given a claim, retrieve documents that support or refute the claim"),

@@ -37,9 +37,16 @@ start() {  # start COLS ROWS [ENV...]
 
 start 200 60
 check "opens on the model and corpus" "LatentLens ·.*corpus explorer-corpus \(62 docs\)"
+check "opens on the general instruction search and eval default to" "Instruction \[general \(trained\)"
 tm send-keys -t $S "package manager for python"
 tm send-keys -t $S Enter
 check "neighbours under all three headings" "LATENT latent attention.*MEAN mean pool.*EOS EOS state"
+# The explorer's first latent hit is `latentlens search`'s (same default instruction, same store).
+top=$("$BIN" search --model "$MODEL" --corpus "$CORPUS" --store "$STORE" --json --k 1 "package manager for python" 2>/dev/null | python3 -c '
+import json, sys
+h = json.load(sys.stdin)["results"]["latent"][0]
+print(" 1 %.3f .*" % h["score"] + "".join("[" + c + "]" if c in ".[]()*+?{}|^$\\" else c for c in h["title"][:12]))')
+check "the first latent hit and its score are search's" "${top:-no result from search}"
 check "ranked results with scores" " 1 0\.[0-9]{3} "
 check "token strip shows the query pieces" "▁package"
 check "overlap line" "overlap@10: latent∩mean [0-9]+"
@@ -47,7 +54,7 @@ check "instruction tokens are masked in the strip" "▁In +struct"
 if screen | grep -A1 "▁In" | tail -1 | grep -q "·"; then ok "masked tokens carry · instead of a share"; else no "masked tokens carry · instead of a share"; fi
 tm send-keys -t $S Tab
 tm send-keys -t $S Down
-check "instruction preset changes" "Instruction \[foldoc \(trained\)"
+check "instruction preset changes" "Instruction \[debian \(trained\)"
 esc
 tm send-keys -t $S h
 check "heatmap view" "tokens × top [0-9]+ of [0-9]+ latents"
