@@ -179,14 +179,29 @@ struct Search: ParsableCommand {
                     print("── \(p.rawValue) ──")
                     for (rank, h) in hits[p]!.enumerated() {
                         let head = corpus.heads[h.index]
-                        let title = head.title.isEmpty ? (corpus.document(h.index)?.text ?? head.id) : head.title
-                        print(String(format: "%3d  %.4f  ", rank + 1, h.score) + String(title.replacingOccurrences(of: "\n", with: " ").prefix(90)))
+                        for line in hitLines(rank: rank + 1, score: h.score, id: head.id, title: head.title,
+                                             text: corpus.document(h.index)?.text ?? "") { print(line) }
                     }
                     print("")
                 }
-                print("overlap@\(k): " + pairs(poolings).map { "\($0.rawValue)/\($1.rawValue) \(overlap(hits[$0]!, hits[$1]!))" }.joined(separator: "  "))
+                if poolings.count > 1 { print("overlap@\(k): " + pairs(poolings).map { "\($0.rawValue)/\($1.rawValue) \(overlap(hits[$0]!, hits[$1]!))" }.joined(separator: "  ")) }
             }
         }
+    }
+
+    /// One hit in the text output: rank, score and a label (the title with the id in brackets,
+    /// or the id alone when the title adds nothing to it: untitled documents, a folder's
+    /// "FILE.md:LINE" passages), then the start of the passage on an indented line.
+    func hitLines(rank: Int, score: Float, id: String, title: String, text: String) -> [String] {
+        func oneLine(_ s: String, _ n: Int) -> String {
+            let words = s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+            return words.count <= n ? words : String(words.prefix(n - 1)) + "…"
+        }
+        let label = title.isEmpty || id.hasPrefix(title) ? id : oneLine(title, 70) + "  [" + id + "]"
+        var out = [String(format: "%3d  %.4f  ", rank, score) + label]
+        let snippet = oneLine(text, 90)
+        if !snippet.isEmpty { out.append(String(repeating: " ", count: 13) + snippet) }
+        return out
     }
 
     func pairs(_ p: [Pooling]) -> [(Pooling, Pooling)] {

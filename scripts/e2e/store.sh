@@ -86,6 +86,23 @@ assert n['results'] == s['results'], ('--instruction \'\' != --raw-instruction \
 assert d['results'] != s['results'], 'the instruction changed nothing'
 PY"
 
+# The text output names each hit as the JSON does (title, id in brackets) and shows its text's start.
+"$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --k 10 --pooling latent "attention mask decoder" >"$T/d.txt" 2>/dev/null
+check "search text output: rank, score, title [id], the passage's start; no overlap line for one pooling" "python3 - '$T' <<'PY'
+import json, sys
+t = sys.argv[1]
+d = json.load(open(t + '/d.json'))
+text = {r['id']: r['text'] for r in map(json.loads, open(t + '/corpus.jsonl'))}
+lines = open(t + '/d.txt').read().split(chr(10))
+start = lines.index('── latent ──') + 1
+for k, h in enumerate(d['results']['latent']):
+    head, snip = lines[start + 2 * k], lines[start + 2 * k + 1]
+    assert head == '%3d  %.4f  %s  [%s]' % (h['rank'], h['score'], h['title'], h['id']), head
+    want = ' '.join(text[h['id']].split())
+    assert snip.startswith(' ' * 13) and want.startswith(snip.strip().rstrip('…')), (snip, want[:100])
+assert not any(l.startswith('overlap@') for l in lines), 'overlap line with one pooling'
+PY"
+
 # Two readers at once.
 ( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "token $i" >"$T/r1.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
 ( for i in 1 2 3; do "$BIN" search --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --json "query $i" >"$T/r2.$i" 2>&1 || echo fail >>"$T/rfail"; done ) &
