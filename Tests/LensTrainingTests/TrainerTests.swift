@@ -725,6 +725,8 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     #expect(shipped.stages[8].averageWithStartOf == "stage1f" && !shipped.stages[8].inBatchNegatives)
     #expect(shipped.stages[7...8].allSatisfy { $0.questionQueries > 0 && $0.variedInstructions > 0 })
     #expect(shipped.stages[..<7].allSatisfy { $0.questionQueries == 0 && $0.variedInstructions == 0 })
+    // No stage sends queries bare (tried, not kept: docs/TRAINING.md); the model needs an instruction.
+    #expect(shipped.stages.allSatisfy { $0.bareQueries == 0 })
     #expect(shipped.stages.filter { $0.averageWithStartOf != nil }.count == 2)
     var dup = shipped
     dup.stages[1].name = "stage1"
