@@ -173,7 +173,8 @@ struct Search: ParsableCommand {
                 w.endObject()
                 emit(w.text)
             } else {
-                print("query: \(query)" + (options.instruction.isEmpty ? "" : "   [instruction: \(options.instruction.replacingOccurrences(of: "\n", with: "⏎"))]"))
+                print("query: \(query)")
+                print("query instruction: " + describeInstruction(options.instruction))
                 print("corpus: \(corpus.name) (\(corpus.count) documents), mask \(options.mask.rawValue)\n")
                 for p in poolings {
                     print("── \(p.rawValue) ──")
