@@ -116,7 +116,7 @@ let defaultSearchTask = "Retrieve the passage most relevant to the query"
 struct Search: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Nearest neighbours of a query under each pooling, side by side.",
-        discussion: "Exact top-k cosine search over the stored vectors of every pooling from one query pass; shows rank, score and title per pooling and the overlap between the lists. --json prints one object (the explorer's panes, non-interactively). Without --instruction or --raw-instruction the query gets a general instruction, '\(defaultSearchTask)': NV-Embed-style models are trained with an instruction on every query, and the bundled model retrieves far worse with none (docs/EVAL.md, \"Which instruction\"). --instruction '' sends none.")
+        discussion: "Exact top-k cosine search over the stored vectors of every pooling from one query pass; shows rank, score, title [id] and the start of each passage per pooling, and the overlap between the lists. --json prints one object (the explorer's panes, non-interactively). Without --instruction or --raw-instruction the query gets a general instruction, '\(defaultSearchTask)': NV-Embed-style models are trained with an instruction on every query, and the bundled model retrieves far worse with none (docs/EVAL.md, \"Which instruction\"). --instruction '' sends none.")
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var corpusArgs: CorpusArguments
