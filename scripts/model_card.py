@@ -250,6 +250,7 @@ w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2" + 
 if robust:
     w("- Sensitive to phrasing: a query worded like the training queries (a term, a one-line summary) under its "
       "task's instruction retrieves best; question words and an instruction of your own cost more than they cost "
-      "BM25 (the table above).")
+      "BM25 (the table above). With no instruction at all it loses over half its nDCG@10 (docs/EVAL.md, \"Which "
+      "instruction\"), so `search`, `eval` and the explorer send the general one above unless told otherwise.")
 open(os.path.join(M, "MODEL_CARD.md"), "w").write("\n".join(lines) + "\n")
 print("wrote", os.path.join(M, "MODEL_CARD.md"))
