@@ -40,7 +40,7 @@ struct EncodingOptions: ParsableArguments {
     /// The instruction prefix: --raw-instruction as given, --instruction TASK wrapped
     /// ('' = none), or, when neither is given, `defaultTask` wrapped (nil: none).
     func instructionPrefix(defaultTask: String? = nil) -> String {
-        rawInstruction ?? instruction.map { queryInstruction(task: $0) } ?? defaultTask.map { queryInstruction(task: $0) } ?? ""
+        rawInstruction ?? (instruction ?? defaultTask).map { queryInstruction(task: $0) } ?? ""
     }
 
     /// `defaultTask`: the query instruction used when the command line names none (search and

@@ -4,6 +4,7 @@ import LensMath
 import LensModel
 import LensRetrieval
 import LensSupport
+import LensTerminal
 
 /// Options naming a corpus and how to read it.
 struct CorpusArguments: ParsableArguments {
@@ -176,12 +177,14 @@ struct Search: ParsableCommand {
                 print("query: \(query)")
                 print("query instruction: " + describeInstruction(options.instruction))
                 print("corpus: \(corpus.name) (\(corpus.count) documents), mask \(options.mask.rawValue)\n")
+                // Each document's text read from the store once, though several poolings may list it.
+                var texts: [Int: String] = [:]
+                for p in poolings { for h in hits[p]! where texts[h.index] == nil { texts[h.index] = corpus.document(h.index)?.text ?? "" } }
                 for p in poolings {
                     print("── \(p.rawValue) ──")
                     for (rank, h) in hits[p]!.enumerated() {
                         let head = corpus.heads[h.index]
-                        for line in hitLines(rank: rank + 1, score: h.score, id: head.id, title: head.title,
-                                             text: corpus.document(h.index)?.text ?? "") { print(line) }
+                        for line in hitLines(rank: rank + 1, score: h.score, id: head.id, title: head.title, text: texts[h.index]!) { print(line) }
                     }
                     print("")
                 }
@@ -194,9 +197,8 @@ struct Search: ParsableCommand {
     /// or the id alone when the title adds nothing to it: untitled documents, a folder's
     /// "FILE.md:LINE" passages), then the start of the passage on an indented line.
     func hitLines(rank: Int, score: Float, id: String, title: String, text: String) -> [String] {
-        func oneLine(_ s: String, _ n: Int) -> String {
-            let words = s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-            return words.count <= n ? words : String(words.prefix(n - 1)) + "…"
+        func oneLine(_ s: String, _ columns: Int) -> String {
+            DisplayWidth.truncate(s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " "), to: columns)
         }
         let label = title.isEmpty || id.hasPrefix(title) ? id : oneLine(title, 70) + "  [" + id + "]"
         var out = [String(format: "%3d  %.4f  ", rank, score) + label]
