@@ -335,6 +335,28 @@ EVAL_SETS = {   # name -> (task, corpus record filter)
 }
 
 
+def eval_set(folder, task, docs):
+    """One BEIR folder from records that carry a `uid`: each record's query under `task`
+    (retrieval_views) against every record's text, plus groups.tsv. Returns (queries, docs)."""
+    qids, qrels = {}, []
+    for t, q, r in retrieval_views(docs):
+        if t == task and q:
+            qid = qids.setdefault(q, f"q{len(qids)}")   # a repeated query marks every doc it names relevant
+            qrels.append((qid, r["uid"]))
+    queries = [(qid, q) for q, qid in qids.items()]
+    # Documents carry no title: every source's title is (or contains) the query
+    # itself (package name, lemmas, headword, "page — heading", API name).
+    corpus = [(r["uid"], "", r["text"]) for r in docs]
+    beir(folder, corpus, queries, qrels)
+    # Each document's entity (the split unit: source package, synset, headword, page):
+    # scripts/compare_per_query.py --groups resamples whole groups of related queries.
+    with open(os.path.join(folder, "groups.tsv"), "w") as f:
+        f.write("corpus-id\tgroup\n")
+        for r in docs:
+            f.write(f"{r['uid']}\t{r['source']}:{r['entity']}\n")
+    return len(queries), len(corpus)
+
+
 def write_sample_corpora(sources, rng):
     """SampleCorpora/: the explorer's bundled corpora (one JSONL schema: id, title, text, labels),
     drawn from the train and dev splits only (test documents stay out of everything shipped)."""
@@ -429,23 +451,8 @@ def main():
     for split in ["dev", "test"]:
         for name, (task, keep) in EVAL_SETS.items():
             docs = [r for r in allrecs if r["split"] == split and keep(r)]
-            qids, qrels = {}, []
-            for t, q, r in retrieval_views(docs):
-                if t == task and q:
-                    qid = qids.setdefault(q, f"q{len(qids)}")   # a repeated query marks every doc it names relevant
-                    qrels.append((qid, r["uid"]))
-            queries = [(qid, q) for q, qid in qids.items()]
-            # Documents carry no title: every source's title is (or contains) the query
-            # itself (package name, lemmas, headword, "page — heading", API name).
-            corpus = [(r["uid"], "", r["text"]) for r in docs]
-            beir(os.path.join(a.out, "eval", split, name), corpus, queries, qrels)
-            # Each document's entity (the split unit: source package, synset, headword, page):
-            # scripts/compare_per_query.py --groups resamples whole groups of related queries.
-            with open(os.path.join(a.out, "eval", split, name, "groups.tsv"), "w") as f:
-                f.write("corpus-id\tgroup\n")
-                for r in docs:
-                    f.write(f"{r['uid']}\t{r['source']}:{r['entity']}\n")
-            print(f"eval/{split}/{name}: {len(queries)} queries, {len(corpus)} docs")
+            nq, nd = eval_set(os.path.join(a.out, "eval", split, name), task, docs)
+            print(f"eval/{split}/{name}: {nq} queries, {nd} docs")
         # STS-style pairs: synonyms of the same synset (1) vs random lemma pairs (0).
         wn = [r for r in sources["wordnet"] if r["split"] == split and len(r["lemmas"]) >= 2]
         with open(os.path.join(a.out, "eval", split, "wordnet-synonyms.tsv"), "w") as f:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scores a model on every held-out test set (data/eval/test/*): latent / mean / EOS pooling,
 # the tool's own BM25, and (when .venv-teacher exists) the all-MiniLM-L6-v2 teacher.
-# Writes MODEL/eval-test.json and (dev sets, scripts/evaluate-robustness.sh) MODEL/eval-robust.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
+# Writes MODEL/eval-test.json, (dev sets, scripts/evaluate-robustness.sh) MODEL/eval-robust.json and (train sample
+# against dev, scripts/evaluate-train-gap.sh) MODEL/eval-train-gap.json, then regenerates MODEL/MODEL_CARD.md (scripts/model_card.py).
 #   scripts/evaluate-default-model.sh [MODEL_DIR]     (default Models/nvembed-mini)
 # PER_QUERY=DIR also keeps each query's result, DIR/SET.jsonl (compare two models on the test sets
 # with scripts/compare_per_query.py; docs/TRAINING.md, "Reproducibility").
@@ -34,4 +35,5 @@ echo "}" >>"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "wrote $OUT"
 scripts/evaluate-robustness.sh "$MODEL"
+scripts/evaluate-train-gap.sh "$MODEL"
 python3 scripts/model_card.py "$MODEL"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Models/nvembed-mini/MODEL_CARD.md from the files training and evaluation left there:
 config.json, training_summary.json, train.csv, eval.csv (dev learning curve), eval-test.json, eval-robust.json
-(scripts/evaluate-default-model.sh), and the recipe. Every number in the card comes from those.
+(scripts/evaluate-default-model.sh), eval-train-gap.json (scripts/evaluate-train-gap.sh), and the recipe. Every number in the card comes from those.
 Run: python3 scripts/model_card.py [MODEL_DIR]
 """
 import csv, json, os, sys
@@ -24,6 +24,7 @@ train = load("train.csv", [])
 dev = load("eval.csv", [])
 test = load("eval-test.json", {})
 robust = load("eval-robust.json", {})
+gap = load("eval-train-gap.json", {})
 recipe = json.load(open(os.path.join(ROOT, "Models", "recipes", "nvembed-mini.json")))
 t, l = cfg["text_config"], cfg["latent_attention_config"]
 params = summ.get("parameters", 0)
@@ -237,6 +238,23 @@ if robust:
         w(f"| {name} | {label} | "
           + " | ".join(f"{res[p]['ndcg@10']:.3f}" for p in ("latent", "mean", "eos", "bm25")) + " |")
     w("")
+gap_rows = []
+for key in gap:
+    split, _, name = key.partition("/")
+    if split == "train-sample" and f"dev/{name}" in gap:
+        t_, d_ = gap[key]["results"], gap[f"dev/{name}"]["results"]
+        gap_rows.append((name, t_["latent"]["ndcg@10"], d_["latent"]["ndcg@10"], t_["bm25"]["ndcg@10"], d_["bm25"]["ndcg@10"]))
+if gap_rows:
+    w("## Pairs it trained on against pairs it did not (nDCG@10)\n")
+    w("`scripts/evaluate-train-gap.sh` scores a sample of the model's own training pairs, drawn by whole entity "
+      "and built like the dev set of the same size, next to the dev set (each query under its task's instruction). "
+      "BM25 learns nothing, so where it is level the two samples are equally hard, and latent pooling's drop is "
+      "what the model memorised rather than learned.\n")
+    w("| set | latent, train sample | latent, dev | BM25, train sample | BM25, dev | latent drop − BM25 drop |")
+    w("|---|---|---|---|---|---|")
+    for name, lt, ld, bt, bd in gap_rows:
+        w(f"| {name} | {lt:.3f} | {ld:.3f} | {bt:.3f} | {bd:.3f} | {(lt - ld) - (bt - bd):+.3f} |")
+    w("")
 w("## Limitations\n")
 teacher_cmp = ""
 if test and test.get("teacher"):
@@ -247,6 +265,10 @@ w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2" + 
   "Use it to see how the poolings behave, not to build a search engine.\n"
   "- English only in training; other scripts tokenize (Mistral vocabulary) but their vectors are weak.\n"
   "- Trained bidirectional: the causal mask works but is out of distribution (the explorer says so).")
+if gap_rows:
+    worst = max(gap_rows, key=lambda r: (r[1] - r[2]) - (r[3] - r[4]))
+    w(f"- It memorises: on pairs it trained on it scores far above held-out ones (up to {worst[1]:.2f} against "
+      f"{worst[2]:.2f} on {worst[0]}, the table above), so judge it only on held-out data (docs/TRAINING.md).")
 if robust:
     w("- Sensitive to phrasing: a query worded like the training queries (a term, a one-line summary) under its "
       "task's instruction retrieves best; question words and an instruction of your own cost more than they cost "

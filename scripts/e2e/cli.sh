@@ -162,6 +162,47 @@ check "compare_per_query.py --groups: with every document its own group no top h
 printf 'corpus-id\tgroup\nnot-a-doc\n' >$T/bad.tsv
 python3 scripts/compare_per_query.py $T/pq150.jsonl $T/pqB.jsonl latent --groups $T/bad.tsv >$T/out 2>&1; rc=$?
 check "compare_per_query.py --groups: a malformed groups line is reported with file:line" "[[ $rc != 0 ]] && grep -q 'bad.tsv:2: expected corpus-id<TAB>group' $T/out"
+# train_sample.py: train-split twins of the held-out sets (scripts/evaluate-train-gap.sh), on
+# synthetic sources: whole train-split entities only, as many documents as the dev set.
+python3 - $T/ts <<'PY'
+import json, os, sys
+d = sys.argv[1]
+def jl(path, rows):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "w").write("".join(json.dumps(r) + "\n" for r in rows))
+def rec(src, ent, i, split, **kw):
+    return dict(source=src, entity=ent, id=f"{src}:{ent}-{i}", title=f"t {ent} {i}", text=f"text of {ent} {i}", split=split, **kw)
+rows = {"debian": [], "wordnet": [], "foldoc": [], "vera": [], "pydocs": []}
+for e in range(12):
+    split = ["train", "train", "dev", "test"][e % 4]
+    for i in range(3):   # families of three
+        rows["debian"].append(rec("debian", f"pkg{e}", i, split, summary=f"summary {e} {i}", label=""))
+        rows["wordnet"].append(rec("wordnet", f"syn{e}", i, split))
+        rows["foldoc"].append(rec("foldoc", f"term{e}", i, split))
+        rows["pydocs"].append(rec("pydocs", f"page{e}", i, split, heading=f"h {e} {i}", kind="section" if i < 2 else "api"))
+for name, rs in rows.items():
+    jl(f"{d}/sources/{name}.jsonl", rs)
+for s in ["debian-packages", "wordnet-definitions", "foldoc-terms", "pydocs-sections", "pydocs-api"]:
+    jl(f"{d}/eval/dev/{s}/corpus.jsonl", [{"_id": str(i), "title": "", "text": "x"} for i in range(4)])
+PY
+python3 scripts/train_sample.py --data $T/ts >$T/out 2>&1; rc=$?
+check "train_sample.py: whole train-split families, dev's size, queries and qrels on the sampled documents" "[[ $rc == 0 ]] && python3 - $T/ts <<'PY'
+import json, sys
+d = sys.argv[1]
+src = {json.loads(l)['id']: json.loads(l) for n in ['debian', 'wordnet', 'foldoc', 'pydocs'] for l in open(f'{d}/sources/{n}.jsonl')}
+for s in ['debian-packages', 'wordnet-definitions', 'foldoc-terms', 'pydocs-sections', 'pydocs-api']:
+    f = f'{d}/eval/train-sample/{s}'
+    docs = [json.loads(l)['_id'] for l in open(f + '/corpus.jsonl')]
+    assert all(src[i]['split'] == 'train' for i in docs), s
+    ents = {src[i]['entity'] for i in docs}
+    per = 2 if s == 'pydocs-sections' else 1 if s == 'pydocs-api' else 3
+    assert len(docs) == len(ents) * per >= 4 and len(docs) - per < 4, (s, len(docs))
+    qrels = [l.split('\\t') for l in open(f + '/qrels/test.tsv').read().splitlines()[1:]]
+    qs = {json.loads(l)['_id'] for l in open(f + '/queries.jsonl')}
+    assert len(qrels) == len(docs) and {q for q, _, _ in qrels} == qs and {x for _, x, _ in qrels} == set(docs), s
+PY"
+python3 scripts/train_sample.py --data $T/nowhere >$T/out 2>&1; rc=$?
+check "train_sample.py: missing sources are named, exit non-zero" "[[ $rc != 0 ]] && grep -q 'sources/debian.jsonl missing: run python3 scripts/build_data.py first' $T/out"
 (source scripts/eval-tasks.sh; for k in "${!TASK[@]}"; do grep -qF "\"${TASK[$k]}\"" Sources/LensTraining/TrainingData.swift || echo "$k"; done) >$T/out
 check "scripts/eval-tasks.sh: every evaluation instruction is one the trainer uses" "[[ ! -s $T/out ]]"
 python3 scripts/ablation_table.py >$T/abl.md
