@@ -216,5 +216,7 @@ dd if=/dev/urandom of=$T/junk bs=1k count=4 2>/dev/null
 mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $T/corrupt/ && head -c 50000 $FIX/tiny-nvembed-bf16/model.safetensors >$T/corrupt/model.safetensors
 "$BIN" embed --model $T/corrupt "x" >$T/out 2>$T/err; rc=$?
 check "truncated weights: exit 1, names file, tensor and bytes" "[[ $rc == 1 ]] && grep -q 'model.safetensors: tensor .*bytes .* lie outside the file' $T/err"
+"$BIN" search --model $FIX/tiny-nvembed-f32 --corpus $T/nowhere.jsonl "  " >$T/out 2>&1; rc=$?
+check "search: an empty query is refused before the corpus is opened" "[[ $rc != 0 ]] && grep -q 'the query is empty' $T/out && ! grep -q nowhere $T/out"
 
 finish
