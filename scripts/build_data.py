@@ -23,6 +23,12 @@ Output (under --out, default data/):
                               groups.tsv (corpus-id, entity: compare_per_query.py --groups)
   eval/{dev,test}/sts-*.tsv   pair files (text1, text2, score)
 Run: python3 scripts/build_data.py [--out data] (idempotent: reuses downloads).
+
+--extra-debian-suites trixie,bullseye appends *fresh* Debian pairs to train/retrieval.jsonl (after
+the bookworm pairs, which stay exactly as without it): train-split packages of those suites that
+bookworm's data does not hold (a new package, or a changed summary or description), none whose
+package, summary or description is a dev or test record's; sources/debian-extra.jsonl lists them.
+Held-out sets are bookworm's either way. (An experiment: docs/TRAINING.md, "Train against dev".)
 """
 import argparse, collections, glob, gzip, hashlib, json, os, random, re, subprocess, sys
 
@@ -68,6 +74,44 @@ def fetch(work):
         run(["apt-get", "update", "-q", "-o", "Acquire::Languages=en", "-o", f"Dir::State::Lists={lists}"],
             stdout=subprocess.DEVNULL)
     return unpack, lists
+
+
+def fetch_suite(work, suite):
+    """Another Debian suite's package lists, by a private apt-get update (its own sources file
+    and lists folder, signed by the system's archive keyring); returns the lists folder."""
+    lists = os.path.abspath(os.path.join(work, f"apt-lists-{suite}"))   # apt reads relative paths against /etc/apt
+    if not glob.glob(os.path.join(lists, "*_main_i18n_Translation-en*")):
+        os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
+        src = os.path.abspath(os.path.join(work, f"sources-{suite}.list"))
+        with open(src, "w") as f:
+            f.write(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian {suite} main\n")
+        run(["apt-get", "update", "-q", "-o", "Acquire::Languages=en", "-o", f"Dir::State::Lists={lists}",
+             "-o", f"Dir::Etc::SourceList={src}", "-o", "Dir::Etc::SourceParts=/dev/null"], stdout=subprocess.DEVNULL)
+        if not glob.glob(os.path.join(lists, "*_main_i18n_Translation-en*")):
+            sys.exit(f"apt-get update fetched no Translation-en for {suite} (is it on deb.debian.org?)")
+    return lists
+
+
+def fresh_debian_records(bookworm, suite_records):
+    """Records of other suites ([(suite, debian_records(...))], in that order) that add a
+    train-split pair bookworm's records do not hold; nothing that names or repeats a held-out record."""
+    held = [r for r in bookworm if r["split"] != "train"]
+    held_ids = {r["id"] for r in held}
+    held_text = {r["text"] for r in held} | {r["summary"] for r in held}
+    seen_pairs = {(r["summary"], r["text"]) for r in bookworm}
+    seen_text = {r["text"] for r in bookworm}
+    out = []
+    for suite, records in suite_records:
+        for r in records:
+            r["split"] = split_of("debian", r["entity"])
+            if r["split"] != "train" or r["id"] in held_ids or r["text"] in held_text or r["summary"] in held_text:
+                continue
+            if (r["summary"], r["text"]) in seen_pairs or r["text"] in seen_text:
+                continue
+            seen_pairs.add((r["summary"], r["text"]))
+            seen_text.add(r["text"])
+            out.append(dict(r, suite=suite, id=f"{r['id']}@{suite}"))
+    return out
 
 
 def apt_cat(path):
@@ -394,6 +438,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "data"))
     ap.add_argument("--sample-corpora", action="store_true",
                     help="also (re)write SampleCorpora/*.jsonl, the corpora the explorer ships with")
+    ap.add_argument("--extra-debian-suites", default="",
+                    help="comma-separated Debian suites whose fresh train-split pairs are appended (e.g. trixie,bullseye)")
     a = ap.parse_args()
     work = os.path.join(a.out, "raw")
     os.makedirs(work, exist_ok=True)
@@ -430,6 +476,16 @@ def main():
                 pairs.append({"task": "wordnet-example", "query": r["text"], "positive": e, "positive_title": r["title"], "doc_id": r["id"] + "#ex", "source": "wordnet",
                               "entity": f"wordnet:{r['entity']}"})
     rng.shuffle(pairs)
+    suites = [x for x in a.extra_debian_suites.split(",") if x]
+    if suites:
+        fresh = fresh_debian_records(sources["debian"], [(x, debian_records(fetch_suite(work, x))) for x in suites])
+        write_jsonl(os.path.join(a.out, "sources", "debian-extra.jsonl"), fresh)
+        extra = [{"task": "debian", "query": r["summary"], "positive": r["text"], "positive_title": r["title"], "doc_id": r["id"],
+                  "source": "debian", "entity": f"debian:{r['entity']}"} for r in fresh]
+        random.Random(1).shuffle(extra)
+        pairs += extra
+        per_suite = collections.Counter(r["suite"] for r in fresh)
+        print(f"debian   {len(extra)} fresh pairs appended: " + ", ".join(f"{x} {per_suite[x]}" for x in suites))
     write_jsonl(os.path.join(a.out, "train", "retrieval.jsonl"), pairs)
 
     # Stage 2: labelled examples (classification/clustering) and symmetric synonym pairs.

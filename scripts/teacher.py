@@ -7,7 +7,8 @@
                       (f16, L2-normalised; row i = line i of train/retrieval.jsonl / docs.jsonl) and
                       mines candidates -> data/teacher/candidates.jsonl: per pair, the teacher's top
                       32 other passages of the same task with scores, and the positive's score
-                      (the trainer applies NV-Retriever's positive-aware 0.95 rule)
+                      (the trainer applies NV-Retriever's positive-aware 0.95 rule);
+                      --reuse DATA_DIR takes the vectors of texts another run already embedded
   teacher.py eval DIR...  nDCG@10 / MRR@10 / Recall@10 / Recall@100 of the teacher on BEIR folders,
                       same metric definitions as `latentlens eval` -> JSON on stdout
 
@@ -79,9 +80,32 @@ def cmd_train(a):
             f.write(json.dumps({"doc_id": d["doc_id"], "task": d["task"], "title": d["positive_title"], "text": d["positive"]}, ensure_ascii=False) + "\n")
     model = load_teacher()
     model.max_seq_length = 256
-    q = encode(model, [p["query"] for p in pairs], label="queries")
+    if a.reuse:
+        # Vectors of texts another run already embedded (keyed by text), the rest embedded now;
+        # mining then runs on the stored f16 vectors of both.
+        known_q, known_d = {}, {}
+        for r in a.reuse:
+            rp = [json.loads(l)["query"] for l in open(os.path.join(r, "train", "retrieval.jsonl"), encoding="utf-8")]
+            rq = np.load(os.path.join(r, "teacher", "queries.npy"))
+            rd = [json.loads(l)["text"] for l in open(os.path.join(r, "teacher", "docs.jsonl"), encoding="utf-8")]
+            rdv = np.load(os.path.join(r, "teacher", "docs.npy"))
+            if len(rp) != len(rq) or len(rd) != len(rdv):
+                sys.exit(f"{r}: teacher outputs do not match its train/retrieval.jsonl (rerun teacher.py train there)")
+            known_q.update((t, rq[i]) for i, t in enumerate(rp))
+            known_d.update((t, rdv[i]) for i, t in enumerate(rd))
+
+        def vectors(texts, known, label):
+            missing = sorted({t for t in texts if t not in known})
+            print(f"{label}: {len(set(texts)) - len(missing)} distinct texts reused, {len(missing)} to embed", file=sys.stderr)
+            if missing:
+                known.update(zip(missing, encode(model, missing, label=label).astype(np.float16)))
+            return np.stack([known[t] for t in texts]).astype(np.float32)
+        q = vectors([p["query"] for p in pairs], known_q, "queries")
+        d = vectors([x["positive"] for x in docs], known_d, "docs")
+    else:
+        q = encode(model, [p["query"] for p in pairs], label="queries")
+        d = encode(model, [x["positive"] for x in docs], label="docs")
     np.save(os.path.join(a.out, "queries.npy"), q.astype(np.float16))
-    d = encode(model, [x["positive"] for x in docs], label="docs")
     np.save(os.path.join(a.out, "docs.npy"), d.astype(np.float16))
     # Candidates per task: the teacher's top-k among that task's passages (blocked matrix products).
     by_task = {}
@@ -160,6 +184,8 @@ def main():
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", default=os.path.join(ROOT, "data", "teacher"))
     p.add_argument("--k", type=int, default=32)
+    p.add_argument("--reuse", action="append", default=[], metavar="DATA_DIR",
+                   help="reuse the vectors DATA_DIR/teacher holds for texts of DATA_DIR/train/retrieval.jsonl (repeatable)")
     p = sub.add_parser("eval")
     p.add_argument("folders", nargs="+")
     a = ap.parse_args()

@@ -203,6 +203,23 @@ for s in ['debian-packages', 'wordnet-definitions', 'foldoc-terms', 'pydocs-sect
 PY"
 python3 scripts/train_sample.py --data $T/nowhere >$T/out 2>&1; rc=$?
 check "train_sample.py: missing sources are named, exit non-zero" "[[ $rc != 0 ]] && grep -q 'sources/debian.jsonl missing: run python3 scripts/build_data.py first' $T/out"
+check "build_data.py: fresh Debian pairs keep to the train split and never name or repeat a held-out record" "python3 - <<'PY'
+import sys
+sys.path.insert(0, 'scripts')
+from build_data import fresh_debian_records, split_of
+ents = {s: next(f'src{i}' for i in range(1000) if split_of('debian', f'src{i}') == s) for s in ['train', 'dev']}
+def r(pkg, ent, summary, text):
+    return dict(source='debian', entity=ent, id=f'debian:{pkg}', title=pkg, summary=summary, text=text, label='')
+book = [dict(r('a', ents['train'], 'sum a', 'text a'), split='train'), dict(r('h', ents['dev'], 'sum h', 'text h'), split='dev')]
+new = [r('a', ents['train'], 'sum a', 'text a'),           # already held: dropped
+       r('a', ents['train'], 'sum a2', 'text a2'),         # changed description: kept
+       r('h', ents['train'], 'sum x', 'text x'),           # names a held-out package: dropped
+       r('n', ents['train'], 'sum n', 'text h'),           # repeats a held-out description: dropped
+       r('m', ents['dev'], 'sum m', 'text m'),             # held-out split: dropped
+       r('k', ents['train'], 'sum k', 'text k')]           # new package: kept
+out = fresh_debian_records(book, [('trixie', new), ('bullseye', [r('k', ents['train'], 'sum k', 'text k')])])
+assert [(o['id'], o['suite'], o['split']) for o in out] == [('debian:a@trixie', 'trixie', 'train'), ('debian:k@trixie', 'trixie', 'train')], out
+PY"
 (source scripts/eval-tasks.sh; for k in "${!TASK[@]}"; do grep -qF "\"${TASK[$k]}\"" Sources/LensTraining/TrainingData.swift || echo "$k"; done) >$T/out
 check "scripts/eval-tasks.sh: every evaluation instruction is one the trainer uses" "[[ ! -s $T/out ]]"
 python3 scripts/ablation_table.py >$T/abl.md
