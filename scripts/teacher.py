@@ -67,7 +67,26 @@ def cmd_pieces(a):
     print("wrote", os.path.join(a.out, "pieces.npy"), vec.shape)
 
 
+def reused_vectors(dirs):
+    """{query text: vector}, {passage text: vector} from earlier runs' outputs (DATA_DIR/teacher
+    beside DATA_DIR/train/retrieval.jsonl), read before anything is written (--out may be one of them)."""
+    known_q, known_d = {}, {}
+    for r in dirs:
+        rp = [json.loads(l)["query"] for l in open(os.path.join(r, "train", "retrieval.jsonl"), encoding="utf-8")]
+        rq = np.load(os.path.join(r, "teacher", "queries.npy"))
+        rd = [json.loads(l)["text"] for l in open(os.path.join(r, "teacher", "docs.jsonl"), encoding="utf-8")]
+        rdv = np.load(os.path.join(r, "teacher", "docs.npy"))
+        if len(rp) != len(rq) or len(rd) != len(rdv):
+            sys.exit(f"{r}: teacher outputs do not match its train/retrieval.jsonl (rerun teacher.py train there)")
+        known_q.update(zip(rp, rq))
+        known_d.update(zip(rd, rdv))
+    return known_q, known_d
+
+
 def cmd_train(a):
+    # Vectors of texts another run already embedded (keyed by text) are reused, the rest embedded
+    # now; mining then runs on the stored f16 vectors of both.
+    known_q, known_d = reused_vectors(a.reuse)
     pairs = [json.loads(l) for l in open(os.path.join(a.data, "train", "retrieval.jsonl"), encoding="utf-8")]
     docs, doc_index = [], {}
     for p in pairs:
@@ -81,19 +100,6 @@ def cmd_train(a):
     model = load_teacher()
     model.max_seq_length = 256
     if a.reuse:
-        # Vectors of texts another run already embedded (keyed by text), the rest embedded now;
-        # mining then runs on the stored f16 vectors of both.
-        known_q, known_d = {}, {}
-        for r in a.reuse:
-            rp = [json.loads(l)["query"] for l in open(os.path.join(r, "train", "retrieval.jsonl"), encoding="utf-8")]
-            rq = np.load(os.path.join(r, "teacher", "queries.npy"))
-            rd = [json.loads(l)["text"] for l in open(os.path.join(r, "teacher", "docs.jsonl"), encoding="utf-8")]
-            rdv = np.load(os.path.join(r, "teacher", "docs.npy"))
-            if len(rp) != len(rq) or len(rd) != len(rdv):
-                sys.exit(f"{r}: teacher outputs do not match its train/retrieval.jsonl (rerun teacher.py train there)")
-            known_q.update((t, rq[i]) for i, t in enumerate(rp))
-            known_d.update((t, rdv[i]) for i, t in enumerate(rd))
-
         def vectors(texts, known, label):
             missing = sorted({t for t in texts if t not in known})
             print(f"{label}: {len(set(texts)) - len(missing)} distinct texts reused, {len(missing)} to embed", file=sys.stderr)

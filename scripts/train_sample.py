@@ -21,7 +21,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     records = []
-    for name in ["debian", "wordnet", "foldoc", "vera", "pydocs"]:
+    for name in ["debian", "wordnet", "foldoc", "pydocs"]:      # the sources of EVAL_SETS
         path = os.path.join(a.data, "sources", f"{name}.jsonl")
         if not os.path.exists(path):
             sys.exit(f"{path} missing: run python3 scripts/build_data.py first")

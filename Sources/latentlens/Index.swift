@@ -137,7 +137,7 @@ struct Search: ParsableCommand {
             guard k >= 1 else { throw ValidationError("--k must be at least 1") }
             // Checked before the corpus is opened (indexing it may take minutes): an empty query
             // would rank the corpus by the instruction alone.
-            guard query.contains(where: { !$0.isWhitespace }) else { throw ValidationError("the query is empty") }
+            guard !query.allSatisfy(\.isWhitespace) else { throw ValidationError("the query is empty") }
             let model = try modelOptions.load()
             let corpus = try openIndexed(corpusArgs, model: model, mask: encoding.mask, maxLength: 512, quiet: json)
             let options = try encoding.embedOptions(for: model, defaultTask: defaultSearchTask)
