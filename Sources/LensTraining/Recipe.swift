@@ -92,6 +92,11 @@ public struct Recipe: Codable, Sendable {
         /// like a passage, as `--instruction ''` or the explorer's "none" does); the teacher's
         /// soft target stays the plain query's.
         public var bareQueries = 0.0
+        /// Fraction of a retrieval passage's words deleted each time the passage enters a batch
+        /// (whole whitespace-separated words, each independently; at least one is kept), as data
+        /// augmentation against memorising the training passages (docs/TRAINING.md). The teacher's
+        /// soft target stays that of the whole passage.
+        public var wordDropout = 0.0
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -113,7 +118,7 @@ public struct Recipe: Codable, Sendable {
             case familyNegatives = "family_negatives", cropQueries = "crop_queries", cropRare = "crop_rare"
             case averageWithStartOf = "average_with_start_of"
             case questionQueries = "question_queries", variedInstructions = "varied_instructions"
-            case bareQueries = "bare_queries"
+            case bareQueries = "bare_queries", wordDropout = "word_dropout"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -143,6 +148,7 @@ public struct Recipe: Codable, Sendable {
             questionQueries = try c.decodeIfPresent(Double.self, forKey: .questionQueries) ?? d.questionQueries
             variedInstructions = try c.decodeIfPresent(Double.self, forKey: .variedInstructions) ?? d.variedInstructions
             bareQueries = try c.decodeIfPresent(Double.self, forKey: .bareQueries) ?? d.bareQueries
+            wordDropout = try c.decodeIfPresent(Double.self, forKey: .wordDropout) ?? d.wordDropout
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -173,6 +179,7 @@ public struct Recipe: Codable, Sendable {
             if questionQueries != 0 { try c.encode(questionQueries, forKey: .questionQueries) }
             if variedInstructions != 0 { try c.encode(variedInstructions, forKey: .variedInstructions) }
             if bareQueries != 0 { try c.encode(bareQueries, forKey: .bareQueries) }
+            if wordDropout != 0 { try c.encode(wordDropout, forKey: .wordDropout) }
         }
     }
 
@@ -299,6 +306,7 @@ public struct Recipe: Codable, Sendable {
             guard (0...1).contains(s.questionQueries) else { throw TrainingError.badRecipe("stage \(s.name): question_queries must be in [0, 1]") }
             guard (0...1).contains(s.variedInstructions) else { throw TrainingError.badRecipe("stage \(s.name): varied_instructions must be in [0, 1]") }
             guard (0...1).contains(s.bareQueries) else { throw TrainingError.badRecipe("stage \(s.name): bare_queries must be in [0, 1]") }
+            guard (0..<1).contains(s.wordDropout) else { throw TrainingError.badRecipe("stage \(s.name): word_dropout must be in [0, 1)") }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

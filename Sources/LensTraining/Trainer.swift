@@ -308,6 +308,16 @@ public final class Trainer: @unchecked Sendable {
         return items.last!.0
     }
 
+    /// `text` with each whitespace-separated word deleted with probability `rate` (at least one
+    /// word kept: a random one when every draw deletes), joined by single spaces.
+    func dropWords(_ text: String, rate: Double, rng: inout SplitMix64) -> String {
+        let words = text.split(whereSeparator: \.isWhitespace)
+        guard !words.isEmpty else { return text }
+        var kept = words.filter { _ in rng.nextUnit() >= rate }
+        if kept.isEmpty { kept = [words[Int(rng.next() % UInt64(words.count))]] }
+        return kept.joined(separator: " ")
+    }
+
     func buildBatch(stage: Recipe.Stage, rng: inout SplitMix64) -> Batch {
         let B = stage.batchSize
         let nRetrieval = Int((Double(B) * stage.retrievalFraction).rounded())
@@ -430,7 +440,14 @@ public final class Trainer: @unchecked Sendable {
                 }
             }
             for doc in [pair.doc] + negDocs {
-                addCandidate("d\(doc)") { (data.tokens(data.docs[doc], maxLength: recipe.maxPassageLength(in: stage)), 0, doc) }
+                addCandidate("d\(doc)") {
+                    let text = data.docs[doc], maxLength = recipe.maxPassageLength(in: stage)
+                    // Word dropout draws from the RNG only when the stage asks for it, so other
+                    // stages' batches are unchanged.
+                    guard stage.wordDropout > 0 else { return (data.tokens(text, maxLength: maxLength), 0, doc) }
+                    let kept = dropWords(text, rate: stage.wordDropout, rng: &rng)
+                    return (data.uncachedTokens(kept, maxLength: maxLength), 0, doc)
+                }
             }
             items.append(Item(query: q, poolStart: pool, pos: "d\(pair.doc)", negs: negDocs.map { "d\($0)" }, pair: pi,
                               excluded: crop == nil ? nil : cropExcluded))

@@ -181,14 +181,20 @@ public final class TrainingData: @unchecked Sendable {
         lock.lock()
         if let t = tokenCache[key] { lock.unlock(); return t }
         lock.unlock()
-        var ids: [Int32] = [tokenizer.bosID]
-        ids += tokenizer.encode(text, specialTokens: .parse).map(\.id)
-        ids.append(tokenizer.eosID)
-        if ids.count > maxLength { ids.removeLast(ids.count - maxLength) }
+        let ids = uncachedTokens(text, maxLength: maxLength)
         lock.lock()
         if tokenCache.count > 2_000_000 { tokenCache.removeAll(keepingCapacity: true) }
         tokenCache[key] = ids
         lock.unlock()
+        return ids
+    }
+
+    /// `tokens` without the cache: for texts seen once, such as a passage with words dropped.
+    func uncachedTokens(_ text: String, maxLength: Int) -> [Int32] {
+        var ids: [Int32] = [tokenizer.bosID]
+        ids += tokenizer.encode(text, specialTokens: .parse).map(\.id)
+        ids.append(tokenizer.eosID)
+        if ids.count > maxLength { ids.removeLast(ids.count - maxLength) }
         return ids
     }
 

@@ -647,6 +647,86 @@ func cropQueriesAreExcerptsOfTheirPositiveWithoutFalseNegatives(rare: Bool) thro
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `word_dropout`: each retrieval passage in a batch is its passage with whole words deleted,
+/// about the stage's rate of them and never all; queries are untouched; rate 0 leaves every
+/// passage whole; the key is validated.
+@Test(arguments: [0.0, 0.3])
+func wordDropoutDeletesWholeWordsOfPassagesOnly(rate: Double) throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.maxPassageLength = 512   // no truncation: a kept passage is exactly its kept words
+    recipe.stages[0].wordDropout = rate
+    try recipe.validate()
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    let tokens = trainer.data
+    // Each word's tokens (SentencePiece splits at whitespace, so a text's tokens are its words').
+    let docWords: [[[Int32]]] = tokens.docs.map { doc in
+        doc.split(whereSeparator: \.isWhitespace).map { Array(tokens.uncachedTokens(String($0), maxLength: 512).dropFirst().dropLast()) }
+    }
+    // How many of `words` a sequence keeps when it is BOS, the tokens of a subsequence of them, EOS (nil: it is not).
+    func kept(_ seq: [Int32], _ words: [[Int32]]) -> Int? {
+        let body = Array(seq.dropFirst().dropLast())
+        var memo: [Int: Int?] = [:]
+        func go(_ w: Int, _ p: Int) -> Int? {
+            if p == body.count { return 0 }
+            if w == words.count { return nil }
+            if let m = memo[w * 100_000 + p] { return m }
+            var r: Int? = nil
+            let c = words[w]
+            if p + c.count <= body.count, Array(body[p..<(p + c.count)]) == c, let rest = go(w + 1, p + c.count) { r = rest + 1 }
+            if r == nil { r = go(w + 1, p) }
+            memo[w * 100_000 + p] = r
+            return r
+        }
+        return go(0, 0)
+    }
+    let queries = Set(trainer.data.pairs.map { tokens.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) })
+    var keptWords = 0, allWords = 0, shortened = 0, passages = 0
+    for seed in 0..<20 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount { #expect(queries.contains(sequence(qi)), "query \(qi) of batch \(seed) was changed") }
+        for ci in batch.queryCount..<batch.packed.lengths.count {
+            let seq = sequence(ci)
+            if rate == 0 {
+                #expect(tokens.docs.contains { tokens.tokens($0, maxLength: 512) == seq }, "passage \(ci) of batch \(seed) is not whole")
+                continue
+            }
+            // The passage it came from: the one with the most of its words in it.
+            let best = docWords.indices.compactMap { d in kept(seq, docWords[d]).map { (d, $0) } }.max { $0.1 < $1.1 }
+            guard let (d, k) = best else { Issue.record("passage \(ci) of batch \(seed) is no passage's words"); continue }
+            #expect(k >= 1, "passage \(ci) of batch \(seed) kept no word")
+            keptWords += k; allWords += docWords[d].count; passages += 1
+            if k < docWords[d].count { shortened += 1 }
+        }
+    }
+    if rate > 0 {
+        let share = Double(keptWords) / Double(allWords)
+        #expect(share > 0.62 && share < 0.78, "kept \(share) of the words at word_dropout \(rate)")
+        #expect(shortened > passages / 2, "\(shortened) of \(passages) passages lost a word")
+    }
+    recipe.stages[0].wordDropout = 1
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+    recipe.stages[0].wordDropout = -0.1
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
+/// `dropWords` keeps at least one word, even when every draw deletes.
+@Test func dropWordsKeepsAWord() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let trainer = try Trainer(recipe: tinyRecipe(data: data, steps: [2, 1]), root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    var r = SplitMix64(seed: 3)
+    for _ in 0..<50 {
+        let out = trainer.dropWords("alpha  beta\ngamma", rate: 0.999_999, rng: &r)
+        #expect(["alpha", "beta", "gamma"].contains(out), "\(out)")
+    }
+    #expect(trainer.dropWords("alpha  beta\ngamma", rate: 0, rng: &r) == "alpha beta gamma")
+    #expect(trainer.dropWords("", rate: 0.5, rng: &r) == "")
+}
+
 /// average_with_start_of: at the stage's end every weight is the mean of its value then and at
 /// the named stage's start, computed here from two runs without the key; a run stopped inside
 /// the stage, or right at its last step, resumes to exactly the same weights (averaged once).
