@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -207,6 +208,57 @@ int ll_linear_packed_at_level(int level, const float *x, size_t ldx, size_t m, s
 }
 
 int ll_small_gemm_vectorized(void) { return pick_kernel() != panels_portable; }
+
+// ---------------------------------------------------------------- FMA peak probe
+
+/* GFLOP/s of independent FMA chains on registers only (no memory traffic): the arithmetic
+   ceiling of one core at `level`, against which a measured sgemm peak can be read. 12 chains
+   cover the FMA latency × throughput of current cores; the asm barrier keeps the loop honest. */
+static double fma_now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+
+#if defined(__x86_64__) && defined(__clang__)
+static AVX512 double fma_chunk_512(long iters, float *sink) {
+    __m512 c[12], a = _mm512_set1_ps(1.0f + 1e-7f), b = _mm512_set1_ps(1.0f - 1e-7f);
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+        __asm__ volatile("" : "+v"(a));
+    }
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    *sink = s;
+    return 12.0 * 32.0 * (double)iters;
+}
+static AVX2 double fma_chunk_256(long iters, float *sink) {
+    __m256 c[12], a = _mm256_set1_ps(1.0f + 1e-7f), b = _mm256_set1_ps(1.0f - 1e-7f);
+    for (int i = 0; i < 12; i++) c[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < iters; it++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm256_fmadd_ps(a, b, c[i]);
+        __asm__ volatile("" : "+x"(a));
+    }
+    float lanes[8], s = 0;
+    for (int i = 0; i < 12; i++) { _mm256_storeu_ps(lanes, c[i]); for (int j = 0; j < 8; j++) s += lanes[j]; }
+    *sink = s;
+    return 12.0 * 16.0 * (double)iters;
+}
+#endif
+
+double ll_fma_peak_gflops(int level, double seconds) {
+    double (*chunk)(long, float *) = NULL;
+#if defined(__x86_64__) && defined(__clang__)
+    if (level >= 3 && ll_cpu_level() >= 3) chunk = fma_chunk_512;
+    else if (level >= 2 && ll_cpu_level() >= 2) chunk = fma_chunk_256;
+#endif
+    if (!chunk) return 0;
+    float sink = 0;
+    double best = 0, start = fma_now();
+    do {   /* best of 20 ms slices: a shared host only ever slows a slice down */
+        double t0 = fma_now(), flop = chunk(2000000, &sink), t = fma_now() - t0;
+        if (t > 0 && flop / t > best) best = flop / t;
+    } while (fma_now() - start < seconds);
+    if (sink == 1.2345f) best += 0;   /* keep the sums alive */
+    return best / 1e9;
+}
 
 // ---------------------------------------------------------------- worker pool
 

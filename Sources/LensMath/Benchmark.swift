@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Dispatch
 import Glibc
@@ -35,6 +36,18 @@ public enum MachineLimits {
             best = max(best, flop * Double(iters) / (monotonicSeconds() - t0) / 1e9)
         }
         return best
+    }
+
+    /// The cores' arithmetic ceiling: register-only FMA chains on `threads` threads at once, with
+    /// the CPU's widest vectors (AVX-512 or AVX2; 0 without FMA), summed over the threads.
+    /// The vectors `fmaPeakGFLOPS` uses on this CPU: "AVX-512", "AVX2", or nil.
+    public static var fmaVectors: String? { [3: "AVX-512", 2: "AVX2"][ll_cpu_level()] }
+
+    public static func fmaPeakGFLOPS(threads: Int, seconds: Double = 0.5) -> Double {
+        let n = max(threads, 1)
+        let results = FloatBuffer(count: n)
+        DispatchQueue.concurrentPerform(iterations: n) { i in results[i] = Float(ll_fma_peak_gflops(ll_cpu_level(), seconds)) }
+        return (0..<n).reduce(0.0) { $0 + Double(results[$1]) }
     }
 
     /// Best memcpy bandwidth in GB/s (bytes read + bytes written) over `bytes`-sized buffers.

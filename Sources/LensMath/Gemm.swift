@@ -108,10 +108,24 @@ public enum BLAS {
     /// The kernel family to ask for when OpenBLAS 0.3.21 does not know this CPU (newer
     /// Xeons come up as "Prescott", an SSE3 fallback ~4× slower), or nil when its own
     /// choice is fine.
-    public static func betterCoreType() -> String? {
-        let level = ll_cpu_level()
+    public static func betterCoreType() -> String? { betterCoreType(level: ll_cpu_level(), coreName: coreName) }
+
+    /// `betterCoreType()` for a CPU of `level` (`ll_cpu_level()`) whose OpenBLAS runs `coreName`.
+    public static func betterCoreType(level: Int32, coreName: String) -> String? {
         guard let good = goodCores[level] else { return nil }
         return good.contains(coreName) ? nil : (level == 3 ? "SkylakeX" : "Haswell")
+    }
+
+    /// A line for long-running commands when `OPENBLAS_CORETYPE` was set before LatentLens
+    /// started (so it is left alone) and holds OpenBLAS to narrower kernels than this CPU runs:
+    /// some hosts set it for older OpenBLAS builds, and on an AVX-512 CPU forcing the AVX2
+    /// (Haswell) kernels measured 1.7× slower training (docs/PERFORMANCE.md). nil otherwise.
+    public static func userCoreTypeNotice(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                          level: Int32 = ll_cpu_level(), coreName: String = coreName) -> String? {
+        guard let set = environment["OPENBLAS_CORETYPE"], environment["LATENTLENS_BLAS_DETECTED"] == nil,
+              let better = betterCoreType(level: level, coreName: coreName) else { return nil }
+        return "OPENBLAS_CORETYPE=\(set) is set, so OpenBLAS runs its \(coreName) kernels; this CPU has \(level == 3 ? "AVX-512" : "AVX2"), "
+            + "whose \(better) kernels LatentLens picks when the variable is unset (docs/PERFORMANCE.md)"
     }
 
     /// OpenBLAS reads `OPENBLAS_CORETYPE` once, when it is loaded. If it picked a weak

@@ -50,6 +50,7 @@ struct Bench: ParsableCommand {
             print("model      \(model.name): \(c.family.rawValue), \(formatCount(c.parameterCount)) parameters, hidden \(c.decoder.hiddenSize), \(c.decoder.numHiddenLayers) layers, \(c.decoder.numAttentionHeads)/\(c.decoder.numKeyValueHeads) heads" + (c.latent.map { ", latent \($0.numLatents)×\($0.numCrossHeads)×\($0.crossDimHead)" + (model.network.latentFolded ? " (folded)" : "") } ?? ""))
             let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
             print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            if let notice = BLAS.userCoreTypeNotice() { print("note       " + notice) }
             if model.network.weightsPacked {
                 let kernel = [3: "AVX-512", 2: "AVX2"][PackedWeight.level] ?? "portable"
                 print("small      batches ≤ \(EmbeddingNetwork.packedRowLimit) tokens: packed weights, \(kernel) kernel, \(min(threads, PackedWeight.threads)) thread(s)")
@@ -60,6 +61,11 @@ struct Bench: ParsableCommand {
             let peak = max(peakSquare, peakModel)
             print(String(format: "sgemm      1024³: %.1f GFLOP/s   2048×%d×%d (model shape): %.1f GFLOP/s   → peak %.1f",
                          peakSquare, c.decoder.intermediateSize, d, peakModel, peak))
+            let fma = MachineLimits.fmaPeakGFLOPS(threads: threads)
+            if fma > 0, let vectors = MachineLimits.fmaVectors {
+                print(String(format: "fma        %.1f GFLOP/s on %d thread(s), registers only (%@): the sgemm peak is %.0f%% of it",
+                             fma, threads, vectors as NSString, 100 * peak / fma))
+            }
             print("")
             print("batch encoding (bidirectional, decoder + latent block, random tokens)")
             print("  shape       tokens/s   GFLOP/s   % of peak   ms/batch")

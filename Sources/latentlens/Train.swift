@@ -48,6 +48,7 @@ struct Train: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             if let threads { BLAS.setThreads(threads) }
+            if let notice = BLAS.userCoreTypeNotice() { warn("note: " + notice) }
             let recipePath = recipe.hasSuffix(".json") || recipe.contains("/") ? recipe
                 : (ModelLocator.findInRepo("Models/recipes/\(recipe).json") ?? "Models/recipes/\(recipe).json")
             let r = try Recipe.load(path: recipePath)

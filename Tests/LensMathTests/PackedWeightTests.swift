@@ -57,3 +57,29 @@ func packedWeightEqualsTripleLoop(_ shape: (Int, Int, Int)) {
     #expect(p.byteCount == 64 * 3 * 4)   // two 32-wide panels, zero-padded
     #expect(PackedWeight.threads >= 1)
 }
+
+/// The OpenBLAS kernel family LatentLens asks for, and the notice for a user-set one that holds
+/// the CPU back (named only when the user set it: LatentLens's own re-exec sets
+/// LATENTLENS_BLAS_DETECTED, and a fitting or absent value says nothing).
+@Test func coreTypeChoiceAndTheNoticeForAUserSetOne() {
+    #expect(BLAS.betterCoreType(level: 3, coreName: "Prescott") == "SkylakeX")
+    #expect(BLAS.betterCoreType(level: 3, coreName: "Haswell") == "SkylakeX")
+    #expect(BLAS.betterCoreType(level: 3, coreName: "SkylakeX") == nil)
+    #expect(BLAS.betterCoreType(level: 2, coreName: "Prescott") == "Haswell")
+    #expect(BLAS.betterCoreType(level: 2, coreName: "Zen") == nil)
+    #expect(BLAS.betterCoreType(level: 1, coreName: "Prescott") == nil)
+    let notice = BLAS.userCoreTypeNotice(environment: ["OPENBLAS_CORETYPE": "Haswell"], level: 3, coreName: "Haswell")
+    #expect(notice?.contains("OPENBLAS_CORETYPE=Haswell is set") == true && notice?.contains("AVX-512") == true
+            && notice?.contains("SkylakeX kernels") == true, "\(notice ?? "nil")")
+    #expect(BLAS.userCoreTypeNotice(environment: ["OPENBLAS_CORETYPE": "Prescott"], level: 2, coreName: "Prescott")?.contains("Haswell kernels") == true)
+    #expect(BLAS.userCoreTypeNotice(environment: ["OPENBLAS_CORETYPE": "SkylakeX"], level: 3, coreName: "SkylakeX") == nil)
+    #expect(BLAS.userCoreTypeNotice(environment: [:], level: 3, coreName: "Prescott") == nil)
+    #expect(BLAS.userCoreTypeNotice(environment: ["OPENBLAS_CORETYPE": "SkylakeX", "LATENTLENS_BLAS_DETECTED": "Prescott"],
+                                    level: 3, coreName: "Haswell") == nil)
+}
+
+/// The FMA probe runs (a positive rate) wherever the CPU has FMA vectors, and says 0 where it has none.
+@Test func fmaProbeMeasuresWhereThereAreFMAVectors() {
+    let gflops = MachineLimits.fmaPeakGFLOPS(threads: 1, seconds: 0.02)
+    if MachineLimits.fmaVectors == nil { #expect(gflops == 0) } else { #expect(gflops > 0) }
+}

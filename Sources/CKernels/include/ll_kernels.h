@@ -82,6 +82,10 @@ int ll_small_gemm_threads(void);
 /// Caps the threads one product may use (BLAS.setThreads sets it with OpenBLAS's).
 void ll_small_gemm_limit_threads(int n);
 
+/// GFLOP/s of one core running independent FMA chains on registers alone (the arithmetic ceiling)
+/// with the widest vectors up to `level` (3 AVX-512, 2 AVX2); best 20 ms slice over `seconds`; 0 if none.
+double ll_fma_peak_gflops(int level, double seconds);
+
 /// y[r] = dot(A[r, :], x) for an f16 matrix (rows x d).
 float ll_sum_fast(const float *x, size_t n);
 void ll_gemv_f16(const uint16_t *a, const float *x, float *y, size_t rows, size_t d);
