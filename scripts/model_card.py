@@ -99,7 +99,11 @@ hours = f"about {summ['train_seconds'] / 3600 + 1:.0f} hours" if summ.get("train
 w(f"Regenerate from a clean clone with one command, `scripts/train-default-model.sh`: {hours} on 2 cores (about an hour "
   "builds the data and runs the teacher, the rest is the training above; rerun it to resume). The run is "
   "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones. How closely a retrain "
-  "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\".\n")
+  "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\". The time also depends on "
+  "OpenBLAS's kernel family: on an AVX-512 CPU the AVX-512 (SkylakeX) kernels "
+  "LatentLens picks by itself trained 1.7× faster than the AVX2 (Haswell) ones a host can force through "
+  "`OPENBLAS_CORETYPE` (measured, docs/PERFORMANCE.md, \"Kernel family\"; `train` names such a setting when it starts), "
+  "and the hours above were measured on hosts of either kind.\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")
     names = [s["name"] for s in stages]
