@@ -44,3 +44,19 @@ public func learningRate(peak: Double, step: Int, warmup: Int, total: Int) -> Fl
     let progress = Double(step - warmup) / Double(max(total - warmup, 1))
     return Float(peak * (0.1 + 0.9 * 0.5 * (1 + cos(.pi * min(progress, 1)))))
 }
+
+/// The time left in a run, from the recent pace: an exponential moving average of seconds per
+/// step (half-life ~35 steps), so the estimate follows a change of pace — a stage with more
+/// negatives per query, a resume on a faster kernel family — where the run's overall average
+/// (which also holds earlier invocations' steps) would lag behind it for hours.
+public struct StepTimeEstimate: Sendable {
+    public private(set) var secondsPerStep: Double?
+    let smoothing: Double
+    public init(smoothing: Double = 0.02) { self.smoothing = smoothing }
+    public mutating func add(stepSeconds: Double) {
+        guard stepSeconds.isFinite, stepSeconds >= 0 else { return }
+        secondsPerStep = secondsPerStep.map { $0 + smoothing * (stepSeconds - $0) } ?? stepSeconds
+    }
+    /// Seconds for `remainingSteps` more steps at the recent pace (nil before the first step).
+    public func eta(remainingSteps: Int) -> Double? { secondsPerStep.map { $0 * Double(max(remainingSteps, 0)) } }
+}

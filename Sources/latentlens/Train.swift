@@ -77,12 +77,14 @@ struct Train: ParsableCommand {
             var lastPrint = 0.0
             let totalSteps = r.stages.reduce(0) { $0 + $1.steps }
             let flops = 3 * FlopCount.forward(r.config, length: 64)   // per token, roughly
+            var pace = StepTimeEstimate()
             let done = try trainer.run(shouldStop: { stopRequested != 0 }) { state, rep, stage in
+                pace.add(stepSeconds: rep.seconds)
                 let now = monotonicSeconds()
                 guard isTTY || now - lastPrint > 30 || state.step == stage.steps else { return }
                 lastPrint = now
                 let frac = Double(state.globalStep) / Double(totalSteps)
-                let eta = state.elapsedSeconds / max(frac, 1e-9) * (1 - frac)
+                let eta = pace.eta(remainingSteps: totalSteps - state.globalStep) ?? .infinity
                 let bar = String(repeating: "█", count: Int(frac * 24)) + String(repeating: "·", count: 24 - Int(frac * 24))
                 let losses = r.poolings.map { "\($0.rawValue) " + String(format: "%.3f", rep.loss[$0] ?? 0) }.joined(separator: " ")
                 let tps = Double(rep.tokens) / rep.seconds

@@ -832,3 +832,20 @@ func wordDropoutDeletesWholeWordsOfPassagesOnly(rate: Double) throws {
     #expect(!encoded.contains("temperature") && !encoded.contains("max_passage_length"), "\(encoded)")
 }
 }
+
+/// The progress line's ETA follows the recent pace: after a change from 4 s to 2 s per step it
+/// moves most of the way to the new pace within ~100 steps, ignores non-finite times, and is
+/// nil before any step.
+@Test func etaFollowsTheRecentPace() {
+    var pace = StepTimeEstimate()
+    #expect(pace.eta(remainingSteps: 10) == nil)
+    for _ in 0..<200 { pace.add(stepSeconds: 4) }
+    #expect(abs(pace.eta(remainingSteps: 100)! - 400) < 1e-6)
+    for _ in 0..<100 { pace.add(stepSeconds: 2) }
+    let s = pace.secondsPerStep!
+    #expect(s > 2 && s < 2.3, "\(s) s/step after 100 steps at 2 s")
+    pace.add(stepSeconds: .nan)
+    pace.add(stepSeconds: -1)
+    #expect(pace.secondsPerStep == s)
+    #expect(pace.eta(remainingSteps: -5) == 0)
+}
