@@ -41,7 +41,10 @@ public enum MachineLimits {
     /// The cores' arithmetic ceiling: register-only FMA chains on `threads` threads at once, with
     /// the CPU's widest vectors (AVX-512 or AVX2; 0 without FMA), summed over the threads.
     /// The vectors `fmaPeakGFLOPS` uses on this CPU: "AVX-512", "AVX2", or nil.
-    public static var fmaVectors: String? { [3: "AVX-512", 2: "AVX2"][ll_cpu_level()] }
+    public static var fmaVectors: String? { vectorName(level: ll_cpu_level()) }
+
+    /// "AVX-512" / "AVX2" for an `ll_cpu_level()` of 3 / 2, nil below.
+    public static func vectorName(level: Int32) -> String? { [3: "AVX-512", 2: "AVX2"][level] }
 
     public static func fmaPeakGFLOPS(threads: Int, seconds: Double = 0.5) -> Double {
         let n = max(threads, 1)

@@ -124,7 +124,7 @@ public enum BLAS {
                                           level: Int32 = ll_cpu_level(), coreName: String = coreName) -> String? {
         guard let set = environment["OPENBLAS_CORETYPE"], environment["LATENTLENS_BLAS_DETECTED"] == nil,
               let better = betterCoreType(level: level, coreName: coreName) else { return nil }
-        return "OPENBLAS_CORETYPE=\(set) is set, so OpenBLAS runs its \(coreName) kernels; this CPU has \(level == 3 ? "AVX-512" : "AVX2"), "
+        return "OPENBLAS_CORETYPE=\(set) is set, so OpenBLAS runs its \(coreName) kernels; this CPU has \(MachineLimits.vectorName(level: level) ?? "wider vectors"), "
             + "whose \(better) kernels LatentLens picks when the variable is unset (docs/PERFORMANCE.md)"
     }
 
