@@ -25,6 +25,7 @@ dev = load("eval.csv", [])
 test = load("eval-test.json", {})
 robust = load("eval-robust.json", {})
 gap = load("eval-train-gap.json", {})
+regen = load("regeneration-estimate.json", {})
 recipe = json.load(open(os.path.join(ROOT, "Models", "recipes", "nvembed-mini.json")))
 t, l = cfg["text_config"], cfg["latent_attention_config"]
 params = summ.get("parameters", 0)
@@ -96,14 +97,24 @@ if summ:
     w(f"Steps {summ['steps']}, tokens seen {summ['tokens_seen']:,}, training wall time {summ['train_seconds'] / 3600:.2f} h "
       f"({tok_s:,.0f} tokens/s) on the 2-core machine (data loading and dev evaluations not included).\n")
 hours = f"about {summ['train_seconds'] / 3600 + 1:.0f} hours" if summ.get("train_seconds") else "hours"
-w(f"Regenerate from a clean clone with one command, `scripts/train-default-model.sh`: {hours} on 2 cores (about an hour "
-  "builds the data and runs the teacher, the rest is the training above; rerun it to resume). The run is "
+if regen:
+    # Measured on a fresh machine: the preparation phases from a clean clone, and every stage's
+    # speed from timed steps (scripts/estimate_regeneration.py), projected over the shipped run.
+    hours = (f"about {regen['projected_seconds'] / 3600:.0f} hours on a {regen['cpus']}-vCPU {regen['cpu'].replace('(R)', '')} "
+             f"({regen['date']}: preparation — packages, build, data, teacher — {regen['prep_seconds'] / 60:.0f} min measured "
+             f"from a clean clone; training {regen['training_seconds'] / 3600:.1f} h projected from timed steps of every stage, "
+             f"{regen['step_tokens_per_s']:,} tokens/s, by `scripts/estimate_regeneration.py`, which estimates it for any machine in "
+             "about 15 minutes)")
+w(f"Regenerate from a clean clone with one command, `scripts/train-default-model.sh`: {hours}"
+  + ("" if regen else " on 2 cores (about an hour builds the data and runs the teacher, the rest is the training above)")
+  + "; rerun it to resume. The run is "
   "deterministic for its seed; resumed runs are bit-identical to uninterrupted ones. How closely a retrain "
-  "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\". The time also depends on "
-  "OpenBLAS's kernel family: on an AVX-512 CPU the AVX-512 (SkylakeX) kernels "
+  "reproduces the evaluation below, query by query: docs/TRAINING.md, \"Reproducibility\". The time depends on the "
+  "CPU's vector units and on OpenBLAS's kernel family: on an AVX-512 CPU the AVX-512 (SkylakeX) kernels "
   "LatentLens picks by itself trained 1.7× faster than the AVX2 (Haswell) ones a host can force through "
   "`OPENBLAS_CORETYPE` (measured, docs/PERFORMANCE.md, \"Kernel family\"; `train` names such a setting when it starts), "
-  "and the hours above were measured on hosts of either kind.\n")
+  "and two AVX-512 machines of the same size differ too (docs/PERFORMANCE.md, \"Regeneration time\"). "
+  "The training time above the paragraph was measured over hosts of either kind.\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")
     names = [s["name"] for s in stages]

@@ -8,14 +8,17 @@
 # (scripts/build_data.py); 3. the teacher's outputs (scripts/teacher.py: piece embeddings,
 # mined candidates, vectors); 4. `latentlens train --recipe nvembed-mini` (resumable: rerun
 # after an interruption); 5. copy the weights into Models/nvembed-mini; 6. evaluate.
-# Takes about 9 hours on 2 cores (an hour of data and teacher preparation, then ~7.5 h of
-# training; MODEL_CARD.md has the measured figure — with OpenBLAS's AVX-512 kernels on an AVX-512
-# CPU the training runs 1.7× faster than with AVX2 ones, so unset an OPENBLAS_CORETYPE that forces
-# narrower kernels: `latentlens train` names one when it starts). RUN=folder overrides data/runs/nvembed-mini.
+# Takes hours on 2 cores: MODEL_CARD.md has the figure measured from a clean clone (preparation,
+# mostly the teacher, then the training), and `python3 scripts/estimate_regeneration.py` projects
+# this machine's own time from a few timed steps of every stage once steps 1-3 have run. With
+# OpenBLAS's AVX-512 kernels on an AVX-512 CPU the training runs 1.7× faster than with AVX2 ones, so
+# unset an OPENBLAS_CORETYPE that forces narrower kernels (`latentlens train` names one when it
+# starts). RUN=folder overrides data/runs/nvembed-mini.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 RUN=${RUN:-data/runs/nvembed-mini}
+prep_start=$(date +%s)
 scripts/install-deps.sh
 swift build -c release --product latentlens
 python3 scripts/build_data.py
@@ -23,6 +26,7 @@ scripts/setup-python.sh --teacher
 [[ -f data/teacher/pieces.npy ]] || .venv-teacher/bin/python scripts/teacher.py pieces
 [[ -f data/teacher/candidates.jsonl ]] || .venv-teacher/bin/python scripts/teacher.py train
 start=$(date +%s)
+echo "preparation wall time: $(( start - prep_start )) s (this invocation; steps already done are skipped)"
 .build/release/latentlens train --recipe nvembed-mini --out "$RUN"
 echo "training wall time: $(( $(date +%s) - start )) s (this invocation)"
 # The shipped weights are f16 (26.6 MB instead of 53 MB); the engine computes in f32.

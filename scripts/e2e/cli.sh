@@ -201,6 +201,23 @@ for s in ['debian-packages', 'wordnet-definitions', 'foldoc-terms', 'pydocs-sect
     qs = {json.loads(l)['_id'] for l in open(f + '/queries.jsonl')}
     assert len(qrels) == len(docs) and {q for q, _, _ in qrels} == qs and {x for _, x, _ in qrels} == set(docs), s
 PY"
+cat >$T/timing.csv <<'CSV'
+global_step,stage,step,lr,loss_latent,loss_mean,loss_eos,acc_latent,acc_mean,acc_eos,grad_norm,tokens,tokens_per_s,elapsed_s
+1,a,1,0,0,0,0,0,0,0,0,999,1,50.0
+2,a,2,0,0,0,0,0,0,0,0,1000,1,51.0
+3,a,3,0,0,0,0,0,0,0,0,3000,1,52.0
+4,b,1,0,0,0,0,0,0,0,0,777,1,90.0
+5,b,2,0,0,0,0,0,0,0,0,500,1,92.0
+CSV
+check "estimate_regeneration.py: each stage's rate is its counted tokens over their seconds, first steps left out" "python3 - $T/timing.csv <<'PY'
+import sys
+sys.path.insert(0, 'scripts')
+from estimate_regeneration import stage_rates, stage_tokens
+r = stage_rates(sys.argv[1], skip=1)
+assert abs(r['a'][0] - 2000.0) < 1e-9 and r['a'][2] == 2, r   # (1000 + 3000) tokens / (1 + 1) s
+assert abs(r['b'][0] - 250.0) < 1e-9 and r['b'][2] == 1, r    # 500 tokens / 2 s; its slow first step left out
+assert stage_tokens(sys.argv[1]) == {'a': (4999, 3), 'b': (1277, 2)}
+PY"
 python3 scripts/train_sample.py --data $T/nowhere >$T/out 2>&1; rc=$?
 check "train_sample.py: missing sources are named, exit non-zero" "[[ $rc != 0 ]] && grep -q 'sources/debian.jsonl missing: run python3 scripts/build_data.py first' $T/out"
 check "build_data.py: fresh Debian pairs keep to the train split and never name or repeat a held-out record" "python3 - <<'PY'
