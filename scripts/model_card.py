@@ -104,7 +104,7 @@ if regen:
              f"({regen['date']}: preparation — packages, build, data, teacher — {regen['prep_seconds'] / 60:.0f} min measured "
              f"from a clean clone; training {regen['training_seconds'] / 3600:.1f} h projected from timed steps of every stage, "
              f"{regen['step_tokens_per_s']:,} tokens/s, by `scripts/estimate_regeneration.py`, which estimates it for any machine in "
-             "about 15 minutes)")
+             "about 15 minutes once the data and the teacher's files exist)")
 w(f"Regenerate from a clean clone with one command, `scripts/train-default-model.sh`: {hours}"
   + ("" if regen else " on 2 cores (about an hour builds the data and runs the teacher, the rest is the training above)")
   + "; rerun it to resume. The run is "
