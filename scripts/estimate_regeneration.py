@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -74,15 +75,16 @@ def main():
     timing = dict(recipe, name="estimate", eval_every=10**9, checkpoint_every=10**9,
                   stages=[dict(s, steps=args.steps, warmup_steps=min(s.get("warmup_steps", 0), args.skip))
                           for s in recipe["stages"]])
-    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "recipe.json")
+    if os.path.isdir(args.out) and os.listdir(args.out):
+        # Start clean (a checkpoint left there would resume instead of timing), but only in a
+        # folder an earlier estimate made.
+        if not os.path.exists(path) or json.load(open(path)).get("name") != "estimate":
+            sys.exit(f"error: {args.out} is not empty and was not made by this script; give another --out")
+        shutil.rmtree(args.out)
+    os.makedirs(args.out)
     json.dump(timing, open(path, "w"), indent=1)
     log = os.path.join(args.out, "train.csv")
-    if os.path.exists(log):
-        os.remove(log)
-    for name in os.listdir(args.out):
-        if name.startswith("checkpoint"):
-            subprocess.run(["rm", "-rf", os.path.join(args.out, name)], check=True)
     print(f"timing {args.steps} steps of each of {len(names)} stages ...", flush=True)
     t0 = time.monotonic()
     subprocess.run([args.binary, "train", "--recipe", path, "--out", args.out], check=True,
@@ -124,8 +126,8 @@ def main():
     prep = f" + preparation {args.prep_seconds / 60:.0f} min (measured)" if args.prep_seconds else " (preparation not included)"
     print(f"projected training {training / 3600:.2f} h{prep} = {whole / 3600:.2f} h")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
-    print(f"on {os.cpu_count()} × {cpu}" + (f", OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}" if "OPENBLAS_CORETYPE" in os.environ else ""))
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS") if k in os.environ}
+    print(f"on {os.cpu_count()} × {cpu}" + "".join(f", {k}={v}" for k, v in env.items()))
     if args.json:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), stages=stages, step_seconds=round(total),
                        step_tokens_per_s=round(all_tok / total), eval_seconds_each=round(eval_s, 1), extra_evals=extra_evals,

@@ -96,8 +96,9 @@ if summ:
     tok_s = summ["tokens_seen"] / max(summ["train_seconds"], 1)
     w(f"Steps {summ['steps']}, tokens seen {summ['tokens_seen']:,}, training wall time {summ['train_seconds'] / 3600:.2f} h "
       f"({tok_s:,.0f} tokens/s) on the 2-core machine (data loading and dev evaluations not included).\n")
-hours = f"about {summ['train_seconds'] / 3600 + 1:.0f} hours" if summ.get("train_seconds") else "hours"
-if regen:
+if not regen:
+    hours = f"about {summ['train_seconds'] / 3600 + 1:.0f} hours" if summ.get("train_seconds") else "hours"
+else:
     # Measured on a fresh machine: the preparation phases from a clean clone, and every stage's
     # speed from timed steps (scripts/estimate_regeneration.py), projected over the shipped run.
     hours = (f"about {regen['projected_seconds'] / 3600:.0f} hours on a {regen['cpus']}-vCPU {regen['cpu'].replace('(R)', '')} "
@@ -114,7 +115,7 @@ w(f"Regenerate from a clean clone with one command, `scripts/train-default-model
   "LatentLens picks by itself trained 1.7× faster than the AVX2 (Haswell) ones a host can force through "
   "`OPENBLAS_CORETYPE` (measured, docs/PERFORMANCE.md, \"Kernel family\"; `train` names such a setting when it starts), "
   "and two AVX-512 machines of the same size differ too (docs/PERFORMANCE.md, \"Regeneration time\"). "
-  "The training time above the paragraph was measured over hosts of either kind.\n")
+  "The training wall time above was measured over hosts of either kind.\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")
     names = [s["name"] for s in stages]
