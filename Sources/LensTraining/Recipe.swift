@@ -97,6 +97,10 @@ public struct Recipe: Codable, Sendable {
         /// augmentation against memorising the training passages (docs/TRAINING.md). The teacher's
         /// soft target stays that of the whole passage.
         public var wordDropout = 0.0
+        /// The retrieval tasks whose passages `word_dropout` applies to (absent: every task), so
+        /// a recipe can regularise the sets it memorises without shortening the short glosses of
+        /// another task (docs/TRAINING.md). Each name must be a task of the training data.
+        public var wordDropoutTasks: [String]? = nil
         /// Round every weight to f16 at the stage's start: what the stage sees when it is
         /// started (`--start-stage`) from an f16 export such as the shipped model. A recipe
         /// can then grow a cycle from its shipped f16 weights and still be regenerated from
@@ -118,7 +122,7 @@ public struct Recipe: Codable, Sendable {
             case familyNegatives = "family_negatives", cropQueries = "crop_queries", cropRare = "crop_rare"
             case averageWithStartOf = "average_with_start_of"
             case questionQueries = "question_queries", variedInstructions = "varied_instructions"
-            case bareQueries = "bare_queries", wordDropout = "word_dropout"
+            case bareQueries = "bare_queries", wordDropout = "word_dropout", wordDropoutTasks = "word_dropout_tasks"
         }
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -149,6 +153,7 @@ public struct Recipe: Codable, Sendable {
             variedInstructions = try c.decodeIfPresent(Double.self, forKey: .variedInstructions) ?? d.variedInstructions
             bareQueries = try c.decodeIfPresent(Double.self, forKey: .bareQueries) ?? d.bareQueries
             wordDropout = try c.decodeIfPresent(Double.self, forKey: .wordDropout) ?? d.wordDropout
+            wordDropoutTasks = try c.decodeIfPresent([String].self, forKey: .wordDropoutTasks)
         }
         /// The encoding is the recipe's identity (checkpoints store its hash): a key added
         /// later is written only when it differs from its default, so runs started before it
@@ -180,6 +185,7 @@ public struct Recipe: Codable, Sendable {
             if variedInstructions != 0 { try c.encode(variedInstructions, forKey: .variedInstructions) }
             if bareQueries != 0 { try c.encode(bareQueries, forKey: .bareQueries) }
             if wordDropout != 0 { try c.encode(wordDropout, forKey: .wordDropout) }
+            try c.encodeIfPresent(wordDropoutTasks, forKey: .wordDropoutTasks)
         }
     }
 
@@ -307,6 +313,10 @@ public struct Recipe: Codable, Sendable {
             guard (0...1).contains(s.variedInstructions) else { throw TrainingError.badRecipe("stage \(s.name): varied_instructions must be in [0, 1]") }
             guard (0...1).contains(s.bareQueries) else { throw TrainingError.badRecipe("stage \(s.name): bare_queries must be in [0, 1]") }
             guard (0..<1).contains(s.wordDropout) else { throw TrainingError.badRecipe("stage \(s.name): word_dropout must be in [0, 1)") }
+            if let t = s.wordDropoutTasks {
+                guard !t.isEmpty else { throw TrainingError.badRecipe("stage \(s.name): word_dropout_tasks is empty (leave it out to drop words of every task)") }
+                guard s.wordDropout > 0 else { throw TrainingError.badRecipe("stage \(s.name): word_dropout_tasks needs word_dropout > 0") }
+            }
             guard (0...1).contains(s.retrievalFraction) else { throw TrainingError.badRecipe("stage \(s.name): retrieval_fraction must be in [0, 1]") }
         }
         guard model.hiddenSize % model.heads == 0, model.heads % model.kvHeads == 0 else {

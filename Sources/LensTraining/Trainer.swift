@@ -65,6 +65,12 @@ public final class Trainer: @unchecked Sendable {
         data = try TrainingData(folder: resolve(recipe.data), teacher: recipe.teacher.map(resolve),
                                 lexicalTeacher: recipe.stages.contains { (recipe.teacher != nil && recipe.lexicalTeacherWeight(in: $0) > 0) || $0.lexicalNegatives > 0 || $0.cropQueries > 0 },
                                 tokenizer: tokenizer, log: log)
+        let taskNames = data.pairsByTask.keys.sorted()
+        for s in recipe.stages {
+            if let unknown = s.wordDropoutTasks?.first(where: { !taskNames.contains($0) }) {
+                throw TrainingError.badRecipe("stage \(s.name): word_dropout_tasks names \(unknown), not a retrieval task of the data (tasks: \(taskNames.joined(separator: ", ")))")
+            }
+        }
         params = ParameterSet(config: config)
         net = TrainableNetwork(params: params)
         optimizer = AdamW(beta1: recipe.beta1, beta2: recipe.beta2, epsilon: recipe.epsilon, weightDecay: recipe.weightDecay, clip: recipe.gradClip)
@@ -442,9 +448,11 @@ public final class Trainer: @unchecked Sendable {
             for doc in [pair.doc] + negDocs {
                 addCandidate("d\(doc)") {
                     let text = data.docs[doc], maxLength = recipe.maxPassageLength(in: stage)
-                    // Word dropout draws from the RNG only when the stage asks for it, so other
-                    // stages' batches are unchanged.
-                    guard stage.wordDropout > 0 else { return (data.tokens(text, maxLength: maxLength), 0, doc) }
+                    // Word dropout draws from the RNG only when the stage asks for it for this
+                    // pair's task, so other stages' and tasks' batches are unchanged.
+                    guard stage.wordDropout > 0, stage.wordDropoutTasks?.contains(pair.task) ?? true else {
+                        return (data.tokens(text, maxLength: maxLength), 0, doc)
+                    }
                     let kept = dropWords(text, rate: stage.wordDropout, rng: &rng)
                     return (data.uncachedTokens(kept, maxLength: maxLength), 0, doc)
                 }

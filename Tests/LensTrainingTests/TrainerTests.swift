@@ -713,6 +713,48 @@ func wordDropoutDeletesWholeWordsOfPassagesOnly(rate: Double) throws {
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `word_dropout_tasks`: only the named tasks' passages lose words; the others' stay whole;
+/// an empty list, a list without a rate and a task the data lacks are errors.
+@Test func wordDropoutTasksLimitsDropoutToTheNamedTasks() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.maxPassageLength = 512
+    recipe.stages[0].wordDropout = 0.3
+    recipe.stages[0].wordDropoutTasks = ["debian"]
+    try recipe.validate()
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    let tokens = trainer.data
+    let whole = Set(tokens.docs.map { tokens.tokens($0, maxLength: 512) })
+    var queryTask: [[Int32]: String] = [:]
+    for p in trainer.data.pairs {
+        queryTask[tokens.tokens(queryInstruction(task: trainingInstructions[p.task] ?? "") + p.query, maxLength: recipe.maxQueryLength)] = p.task
+    }
+    var shortened: [String: Int] = [:], batches: [String: Int] = [:]
+    for seed in 0..<30 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        let task = try #require(queryTask[sequence(0)])   // stage 1: one task per batch
+        batches[task, default: 0] += 1
+        for ci in batch.queryCount..<batch.packed.lengths.count where !whole.contains(sequence(ci)) { shortened[task, default: 0] += 1 }
+    }
+    #expect((batches["foldoc"] ?? 0) > 0 && (batches["debian"] ?? 0) > 0, "\(batches)")
+    #expect(shortened["foldoc"] == nil, "foldoc passages lost words: \(shortened)")
+    #expect((shortened["debian"] ?? 0) > 0, "no debian passage lost a word: \(shortened)")
+    // The restriction is part of the recipe's identity (a run resumes only under the same list).
+    let encoded = String(decoding: try JSONEncoder().encode(recipe.stages[0]), as: UTF8.self)
+    #expect(encoded.contains("word_dropout_tasks"))
+    #expect(!String(decoding: try JSONEncoder().encode(Recipe.Stage()), as: UTF8.self).contains("word_dropout_tasks"))
+    recipe.stages[0].wordDropoutTasks = ["wordnet-def"]
+    #expect(throws: TrainingError.self) { try Trainer(recipe: recipe, root: "/", output: data + "/run2", tokenizerPath: tinyTokenizer) { _ in } }
+    recipe.stages[0].wordDropoutTasks = []
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+    recipe.stages[0].wordDropoutTasks = ["debian"]
+    recipe.stages[0].wordDropout = 0
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 /// `dropWords` keeps at least one word, even when every draw deletes.
 @Test func dropWordsKeepsAWord() throws {
     let data = try makeDataFolder()
