@@ -13,17 +13,19 @@ let package = Package(
     ],
     targets: [
         // ---- C shims over system libraries (Debian: libopenblas-dev, libncurses-dev,
-        // ---- libsentencepiece-dev, libsqlite3-dev)
+        // ---- libsentencepiece-dev, libsqlite3-dev, libdnnl-dev)
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CNcursesw", providers: [.apt(["libncurses-dev"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CSentencePiece", linkerSettings: [.linkedLibrary("sentencepiece")]),
         // Float kernels in C: AVX2/FMA/F16C clones chosen at load time (target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        // bfloat16 products on AMX through oneDNN (libdnnl-dev), for `train --matmul bf16`.
+        .target(name: "CMatmulBF16", linkerSettings: [.linkedLibrary("dnnl")]),
 
         // ---- libraries
         .target(name: "LensSupport"),
-        .target(name: "LensMath", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "LensMath", dependencies: ["CBLAS", "CKernels", "CMatmulBF16"]),
         .target(name: "LensTokenizer", dependencies: ["CSentencePiece"]),
         .target(name: "LensModel", dependencies: ["LensMath", "LensTokenizer", "LensSupport"]),
         .target(name: "LensRetrieval", dependencies: ["LensModel", "LensMath", "LensSupport", "CSQLite"]),

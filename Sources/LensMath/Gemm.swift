@@ -1,5 +1,6 @@
 import CBLAS
 import CKernels
+import CMatmulBF16
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -28,6 +29,7 @@ public func gemm(
     if m == 0 || n == 0 { return }
     switch backend {
     case .blas:
+        if ll_bf16_gemm_if_enabled(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) != 0 { return }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     case .naive:
@@ -68,6 +70,44 @@ public func linear(
     gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
          a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: beta, c: y, ldc: outFeatures,
          backend: backend)
+}
+
+/// Precision of the large matrix products in training steps.
+public enum MatmulPrecision: String, Sendable, CaseIterable {
+    /// float32 operands and sums (OpenBLAS sgemm): every product, on every CPU.
+    case fp32
+    /// Operands rounded to bfloat16, sums in float32, on AMX tiles through oneDNN; products
+    /// under `LL_BF16_MIN_WORK` multiply-adds stay float32. Needs a CPU with AMX.
+    case bf16
+}
+
+/// bfloat16 products on AMX (Sources/CMatmulBF16). Off unless a thread turns it on.
+public enum BF16Matmul {
+    /// Whether oneDNN runs bfloat16 products on AMX tiles on this CPU.
+    public static var available: Bool { ll_bf16_amx_available() != 0 }
+    /// The instruction set oneDNN uses on this CPU (e.g. "avx512_core_amx", "avx2").
+    public static var isaName: String { String(cString: ll_bf16_isa_name()) }
+    /// Products run in bfloat16 so far (all threads).
+    public static var calls: Int { Int(ll_bf16_calls()) }
+    /// Smallest product (m·n·k multiply-adds) that goes to bfloat16.
+    public static var minimumWork: Int { Int(LL_BF16_MIN_WORK) }
+
+    /// Runs `body` with large products on this thread in `precision` (threads `body` starts
+    /// stay float32), then restores the previous setting.
+    public static func with<T>(_ precision: MatmulPrecision, _ body: () throws -> T) rethrows -> T {
+        let saved = ll_bf16_thread_enabled()
+        ll_bf16_set_thread_enabled(precision == .bf16 ? 1 : 0)
+        defer { ll_bf16_set_thread_enabled(saved) }
+        return try body()
+    }
+
+    /// `C = op(A) · op(B) + beta · C` in bfloat16 now, regardless of size (beta 0 or 1);
+    /// false when it cannot (no AMX, other beta). For tests and benchmarks.
+    public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {
+        ll_bf16_gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc) != 0
+    }
 }
 
 /// OpenBLAS threading and identity.

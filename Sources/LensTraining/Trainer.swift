@@ -15,6 +15,8 @@ public struct TrainState: Codable, Sendable {
     public var recipeHash = ""
     /// "STAGE from DIR" when the run began at a later stage from an earlier export (`start(atStage:from:)`).
     public var startedFrom: String?
+    /// Steps whose large products ran in bfloat16 (`train --matmul bf16`); nil when none.
+    public var bf16Steps: Int?
 }
 
 /// One training step's numbers.
@@ -44,6 +46,9 @@ public final class Trainer: @unchecked Sendable {
     public private(set) var state = TrainState()
     /// dtype of the exported model.safetensors.
     public var exportType: DType = .f32
+    /// Precision of the large products in the network's forward and backward passes
+    /// (`train --matmul`). The losses, evaluation and export stay float32.
+    public var matmulPrecision: MatmulPrecision = .fp32
     private let log: (String) -> Void
     private var evalSets: [BEIRDataset] = []
 
@@ -183,6 +188,7 @@ public final class Trainer: @unchecked Sendable {
                 state.globalStep += 1
                 state.tokensSeen += report.tokens
                 state.elapsedSeconds += report.seconds
+                if matmulPrecision == .bf16 { state.bf16Steps = (state.bf16Steps ?? 0) + 1 }
                 func f(_ p: Pooling, _ m: [Pooling: Float]) -> String { m[p].map { String(format: "%.5f", $0) } ?? "" }
                 let line = "\(state.globalStep),\(stage.name),\(state.step),\(report.learningRate),\(f(.latent, report.loss)),\(f(.mean, report.loss)),\(f(.eos, report.loss)),\(f(.latent, report.accuracy)),\(f(.mean, report.accuracy)),\(f(.eos, report.accuracy)),\(report.gradNorm),\(report.tokens),\(Int(Double(report.tokens) / report.seconds)),\(String(format: "%.1f", state.elapsedSeconds))\n"
                 csv.write(Data(line.utf8))
@@ -219,7 +225,7 @@ public final class Trainer: @unchecked Sendable {
         var report = StepReport()
         report.learningRate = learningRate(peak: stage.learningRate, step: step, warmup: stage.warmupSteps, total: stage.steps)
         params.zeroGrad()
-        let out = net.forward(b.packed, mask: recipe.mask, cache: cache)
+        let out = BF16Matmul.with(matmulPrecision) { net.forward(b.packed, mask: recipe.mask, cache: cache) }
         let d = config.decoder.hiddenSize, T = b.packed.totalTokens, B = b.queryCount
         let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
         let loss = ContrastiveLoss(temperature: recipe.temperature(in: stage), teacherTemperature: recipe.teacherTemperature, distillWeight: recipe.distillWeight(in: stage))
@@ -233,7 +239,9 @@ public final class Trainer: @unchecked Sendable {
             TrainingPooling.backward(pooled, dE: r.dQ + r.dC, batch: b.packed, poolStart: b.poolStart,
                                      into: p == .latent ? dLatent.pointer : dHidden.pointer)
         }
-        net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: config.latent != nil ? dLatent.pointer : nil)
+        BF16Matmul.with(matmulPrecision) {
+            net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: config.latent != nil ? dLatent.pointer : nil)
+        }
         report.gradNorm = optimizer.step(params, lr: report.learningRate, step: adamStep(stageIndex: stageIndex, step: step))
         report.tokens = T
         report.seconds = monotonicSeconds() - t0
@@ -681,6 +689,7 @@ public final class Trainer: @unchecked Sendable {
         w.member("train_seconds", state.elapsedSeconds)
         w.member("parameters", params.count)
         if let from = state.startedFrom { w.member("started_from", from) }
+        if let n = state.bf16Steps { w.member("bf16_matmul_steps", n) }
         w.endObject()
         try w.text.write(toFile: output + "/training_summary.json", atomically: true, encoding: .utf8)
         log("exported \(output): \(params.count) parameters, \(state.tokensSeen) tokens in \(Int(state.elapsedSeconds)) s")

@@ -220,24 +220,35 @@ extension Bench {
         let c = model.config
         let optimizer = AdamW(beta1: 0.9, beta2: 0.98, epsilon: 1e-6, weightDecay: 0.01, clip: 1)
         var rng = SplitMix64(seed: 3)
+        let precisions: [MatmulPrecision] = BF16Matmul.available ? [.fp32, .bf16] : [.fp32]
+        if !BF16Matmul.available { print("  (bf16 products not measured: oneDNN finds \(BF16Matmul.isaName), no AMX)") }
         for (b, n) in [(128, 24), (256, 80)] {
             var batch = PackedBatch()
             for _ in 0..<b { batch.append([c.decoder.bosTokenID] + (1..<n).map { _ in Int32(3 + Int(rng.next() % UInt64(c.decoder.vocabSize - 3))) }) }
             let d = c.decoder.hiddenSize, T = batch.totalTokens
             let dHidden = FloatBuffer(count: T * d), dLatent = FloatBuffer(count: T * d)
-            var best = Double.infinity
+            // Rounds alternate between precisions, so host noise falls on both alike.
+            var best = [MatmulPrecision: Double]()
             for _ in 0..<3 {
-                let t0 = monotonicSeconds()
-                params.zeroGrad()
-                _ = net.forward(batch, mask: .bidirectional, cache: cache)
-                for i in 0..<(T * d) { dHidden[i] = 1e-3; dLatent[i] = 1e-3 }
-                net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: c.latent != nil ? dLatent.pointer : nil)
-                optimizer.step(params, lr: 1e-6, step: 1)
-                best = min(best, monotonicSeconds() - t0)
+                for precision in precisions {
+                    let t0 = monotonicSeconds()
+                    params.zeroGrad()
+                    BF16Matmul.with(precision) {
+                        _ = net.forward(batch, mask: .bidirectional, cache: cache)
+                        for i in 0..<(T * d) { dHidden[i] = 1e-3; dLatent[i] = 1e-3 }
+                        net.backward(cache: cache, dHidden: dHidden.pointer, dLatent: c.latent != nil ? dLatent.pointer : nil)
+                    }
+                    optimizer.step(params, lr: 1e-6, step: 1)
+                    best[precision] = min(best[precision] ?? .infinity, monotonicSeconds() - t0)
+                }
             }
             let flops = 3 * Double(b) * FlopCount.forward(c, length: n)
-            print(String(format: "  %3d × %3d tokens: %.0f tokens/s   %.1f GFLOP/s = %.0f%% of the sgemm peak   (%.2f s/step)",
-                         b, n, Double(T) / best, flops / best / 1e9, 100 * flops / best / 1e9 / peak, best))
+            for precision in precisions {
+                let t = best[precision]!
+                let ratio = precision == .fp32 ? "" : String(format: "   %.2f× fp32", best[.fp32]! / t)
+                print(String(format: "  %3d × %3d tokens, %@: %.0f tokens/s   %.1f GFLOP/s = %.0f%% of the sgemm peak   (%.2f s/step)%@",
+                             b, n, precision.rawValue as NSString, Double(T) / t, flops / t / 1e9, 100 * flops / t / 1e9 / peak, t, ratio as NSString))
+            }
         }
     }
 }
