@@ -96,6 +96,7 @@ func bf16ProductEqualsRoundedTripleLoop(_ shape: (Int, Int, Int)) {
     let fp32 = product()
     let fp32Small = product(rows: 8)
     let inside = BF16Matmul.with(.bf16) { product() }
+    let again = BF16Matmul.with(.bf16) { product() }   // runs resume exactly: same bits twice
     let small = BF16Matmul.with(.bf16) { product(rows: 8) }          // 131 k multiply-adds: float32
     let scaled = BF16Matmul.with(.bf16) { product(alpha: 0.5) }      // alpha ≠ 1: float32
     let fp32Inside = BF16Matmul.with(.fp32) { product() }
@@ -111,6 +112,7 @@ func bf16ProductEqualsRoundedTripleLoop(_ shape: (Int, Int, Int)) {
     // to bf16; the results can: bf16 moves them by ~1e-2, float32 paths agree to rounding.)
     #expect(small == fp32Small)
     #expect(zip(scaled, fp32).allSatisfy { abs($0 - $1 * 0.5) <= 1e-6 })
+    #expect(again == inside)
     #expect(fp32Inside == fp32)
     #expect(otherThread == fp32)
     #expect(after == fp32)
