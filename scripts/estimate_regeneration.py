@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--prep-seconds", type=float, default=None,
                     help="measured seconds of steps 1-3 of train-default-model.sh, added to the total")
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--matmul", choices=["fp32", "bf16"], default="fp32",
+                    help="precision of the timed steps' products (`latentlens train --matmul`)")
     args = ap.parse_args()
     if args.steps <= args.skip:
         sys.exit("error: --steps must exceed --skip")
@@ -87,7 +89,7 @@ def main():
     log = os.path.join(args.out, "train.csv")
     print(f"timing {args.steps} steps of each of {len(names)} stages ...", flush=True)
     t0 = time.monotonic()
-    subprocess.run([args.binary, "train", "--recipe", path, "--out", args.out], check=True,
+    subprocess.run([args.binary, "train", "--recipe", path, "--out", args.out, "--matmul", args.matmul], check=True,
                    stdout=subprocess.DEVNULL, cwd=ROOT)
     wall = time.monotonic() - t0
     t0 = time.monotonic()
@@ -127,13 +129,13 @@ def main():
     print(f"projected training {training / 3600:.2f} h{prep} = {whole / 3600:.2f} h")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
     env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS") if k in os.environ}
-    print(f"on {os.cpu_count()} × {cpu}" + "".join(f", {k}={v}" for k, v in env.items()))
+    print(f"on {os.cpu_count()} × {cpu}, {args.matmul} products" + "".join(f", {k}={v}" for k, v in env.items()))
     if args.json:
         json.dump(dict(date=time.strftime("%Y-%m-%d"), stages=stages, step_seconds=round(total),
                        step_tokens_per_s=round(all_tok / total), eval_seconds_each=round(eval_s, 1), extra_evals=extra_evals,
                        overhead_seconds=round(overhead), training_seconds=round(training),
                        prep_seconds=args.prep_seconds, projected_seconds=round(whole), cpus=os.cpu_count(), cpu=cpu,
-                       environment=env, steps_per_stage=args.steps, skipped_per_stage=args.skip),
+                       environment=env, matmul=args.matmul, steps_per_stage=args.steps, skipped_per_stage=args.skip),
                   open(args.json, "w"), indent=1)
 
 

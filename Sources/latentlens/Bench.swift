@@ -51,6 +51,8 @@ struct Bench: ParsableCommand {
             let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
             print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             if let notice = BLAS.userCoreTypeNotice() { print("note       " + notice) }
+            print("bf16       " + (BF16Matmul.available ? "AMX through oneDNN (\(BF16Matmul.isaName)): `train --matmul bf16` available"
+                                                     : "no AMX (oneDNN: \(BF16Matmul.isaName)): training products stay float32"))
             if model.network.weightsPacked {
                 let kernel = [3: "AVX-512", 2: "AVX2"][PackedWeight.level] ?? "portable"
                 print("small      batches ≤ \(EmbeddingNetwork.packedRowLimit) tokens: packed weights, \(kernel) kernel, \(min(threads, PackedWeight.threads)) thread(s)")
