@@ -21,7 +21,7 @@ let package = Package(
         // Float kernels in C: AVX2/FMA/F16C clones chosen at load time (target_clones).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         // bfloat16 products on AMX through oneDNN (libdnnl-dev), for `train --matmul bf16`.
-        .target(name: "CMatmulBF16", linkerSettings: [.linkedLibrary("dnnl")]),
+        .target(name: "CMatmulBF16", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
 
         // ---- libraries
         .target(name: "LensSupport"),

@@ -56,6 +56,10 @@ const char *ll_bf16_isa_name(void) {
     }
 }
 
+// libgomp's, which oneDNN runs on (Debian builds it with DNNL_CPU_RUNTIME=OMP).
+extern void omp_set_num_threads(int);
+void ll_bf16_set_threads(int n) { omp_set_num_threads(n < 1 ? 1 : n); }
+
 static _Thread_local int thread_enabled;
 void ll_bf16_set_thread_enabled(int on) { thread_enabled = on != 0; }
 int ll_bf16_thread_enabled(void) { return thread_enabled; }

@@ -113,10 +113,11 @@ public enum BF16Matmul {
 /// OpenBLAS threading and identity.
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses for one call (and caps the packed
-    /// small-input kernel's, so both follow one setting).
+    /// small-input kernel's and oneDNN's bf16 products', so all follow one setting).
     public static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
         ll_small_gemm_limit_threads(Int32(max(1, n)))
+        ll_bf16_set_threads(Int32(max(1, n)))
     }
     /// Threads OpenBLAS uses now.
     public static var threads: Int { Int(openblas_get_num_threads()) }

@@ -41,6 +41,9 @@ int ll_bf16_gemm_if_enabled(int trans_a, int trans_b, size_t m, size_t n, size_t
                             const float *a, size_t lda, const float *b, size_t ldb,
                             float beta, float *c, size_t ldc);
 
+/// Threads oneDNN's products and reorders use (its OpenMP pool; default: all cores).
+void ll_bf16_set_threads(int n);
+
 /// Products run and cached primitives, for tests and reports.
 size_t ll_bf16_calls(void);
 size_t ll_bf16_cached_primitives(void);
