@@ -22,7 +22,7 @@ typedef struct {
 
 #define SLOTS 4096
 static entry_t *table;
-static size_t cached, calls;
+static size_t cached;
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static uint16_t *buf_a, *buf_b;
@@ -64,13 +64,16 @@ static _Thread_local int thread_enabled;
 void ll_bf16_set_thread_enabled(int on) { thread_enabled = on != 0; }
 int ll_bf16_thread_enabled(void) { return thread_enabled; }
 
-size_t ll_bf16_calls(void) { return calls; }
-size_t ll_bf16_cached_primitives(void) { return cached; }
 
-static void destroy(entry_t *e) {
+static void release_primitives(entry_t *e) {
     if (e->reorder_a) dnnl_primitive_destroy(e->reorder_a);
     if (e->reorder_b) dnnl_primitive_destroy(e->reorder_b);
     if (e->matmul) dnnl_primitive_destroy(e->matmul);
+    e->reorder_a = e->reorder_b = e->matmul = NULL;
+}
+
+static void destroy(entry_t *e) {
+    release_primitives(e);
     memset(e, 0, sizeof *e);
 }
 
@@ -149,10 +152,7 @@ static entry_t *lookup(int ta, int tb, int beta1, size_t m, size_t n, size_t k, 
     *e = (entry_t){.used = 1, .ta = ta, .tb = tb, .beta1 = beta1, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc};
     cached++;
     if (!build(e)) { // remember the refusal: the caller falls back without retrying
-        if (e->reorder_a) dnnl_primitive_destroy(e->reorder_a);
-        if (e->reorder_b) dnnl_primitive_destroy(e->reorder_b);
-        if (e->matmul) dnnl_primitive_destroy(e->matmul);
-        e->reorder_a = e->reorder_b = e->matmul = NULL;
+        release_primitives(e);
         return NULL;
     }
     return e;
@@ -205,7 +205,6 @@ int ll_bf16_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
             fprintf(stderr, "latentlens: oneDNN bfloat16 matmul failed (%zux%zux%zu); rerun without --matmul bf16\n", m, n, k);
             abort();
         }
-        if (ok) calls++;
     }
     pthread_mutex_unlock(&lock);
     return ok;

@@ -87,8 +87,6 @@ public enum BF16Matmul {
     public static var available: Bool { ll_bf16_amx_available() != 0 }
     /// The instruction set oneDNN uses on this CPU (e.g. "avx512_core_amx", "avx2").
     public static var isaName: String { String(cString: ll_bf16_isa_name()) }
-    /// Products run in bfloat16 so far (all threads).
-    public static var calls: Int { Int(ll_bf16_calls()) }
     /// Smallest product (m·n·k multiply-adds) that goes to bfloat16.
     public static var minimumWork: Int { Int(LL_BF16_MIN_WORK) }
 

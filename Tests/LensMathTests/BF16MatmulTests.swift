@@ -108,8 +108,8 @@ func bf16ProductEqualsRoundedTripleLoop(_ shape: (Int, Int, Int)) {
         return out
     }
     let after = product()
-    // (Tests run in parallel, so the process-wide call count cannot tell which product went
-    // to bf16; the results can: bf16 moves them by ~1e-2, float32 paths agree to rounding.)
+    // The results tell which products went to bf16: it moves them by ~1e-2, float32 paths
+    // agree to rounding.
     #expect(small == fp32Small)
     #expect(zip(scaled, fp32).allSatisfy { abs($0 - $1 * 0.5) <= 1e-6 })
     #expect(again == inside)

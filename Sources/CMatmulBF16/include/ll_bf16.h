@@ -44,9 +44,6 @@ int ll_bf16_gemm_if_enabled(int trans_a, int trans_b, size_t m, size_t n, size_t
 /// Threads oneDNN's products and reorders use (its OpenMP pool; default: all cores).
 void ll_bf16_set_threads(int n);
 
-/// Products run and cached primitives, for tests and reports.
-size_t ll_bf16_calls(void);
-size_t ll_bf16_cached_primitives(void);
 
 #ifdef __cplusplus
 }
