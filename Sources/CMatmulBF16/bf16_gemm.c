@@ -1,4 +1,5 @@
-// bfloat16 matrix products on AMX through oneDNN's matmul primitive (see ll_bf16.h).
+// bfloat16 matrix products through oneDNN's matmul primitive, on AMX tiles or AVX512_BF16
+// dot-product instructions (see ll_bf16.h).
 //
 // Each call converts the two float32 operands to dense bfloat16 copies with oneDNN reorders
 // (threaded, and they read any leading dimension or transposition), then runs a matmul
@@ -32,15 +33,16 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void setup(void) {
+    // bfloat16 hardware only: below these oneDNN would emulate bfloat16 and gain nothing.
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    if (isa != dnnl_cpu_isa_avx512_core_amx) { state = -1; return; }
+    if (isa != dnnl_cpu_isa_avx512_core_amx && isa != dnnl_cpu_isa_avx512_core_bf16) { state = -1; return; }
     if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) { state = -1; return; }
     if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) { state = -1; return; }
     table = calloc(SLOTS, sizeof(entry_t));
     state = table ? 1 : -1;
 }
 
-int ll_bf16_amx_available(void) {
+int ll_bf16_available(void) {
     pthread_once(&once, setup);
     return state == 1;
 }
@@ -184,7 +186,7 @@ static int execute(dnnl_primitive_t p, int n, const int *kinds, const dnnl_memor
 int ll_bf16_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                  const float *a, size_t lda, const float *b, size_t ldb,
                  float beta, float *c, size_t ldc) {
-    if (!ll_bf16_amx_available()) return 0;
+    if (!ll_bf16_available()) return 0;
     if (m == 0 || n == 0 || k == 0) return 0;
     int beta1;
     if (beta == 0) beta1 = 0; else if (beta == 1) beta1 = 1; else return 0;

@@ -76,17 +76,23 @@ public func linear(
 public enum MatmulPrecision: String, Sendable, CaseIterable {
     /// float32 operands and sums (OpenBLAS sgemm): every product, on every CPU.
     case fp32
-    /// Operands rounded to bfloat16, sums in float32, on AMX tiles through oneDNN; products
-    /// under `LL_BF16_MIN_WORK` multiply-adds stay float32. Needs a CPU with AMX.
+    /// Operands rounded to bfloat16, sums in float32, through oneDNN on AMX tiles or AVX512_BF16
+    /// instructions; products under `LL_BF16_MIN_WORK` multiply-adds stay float32. Needs a CPU
+    /// with one of the two.
     case bf16
 }
 
-/// bfloat16 products on AMX (Sources/CMatmulBF16). Off unless a thread turns it on.
+/// bfloat16 products on AMX or AVX512_BF16 (Sources/CMatmulBF16). Off unless a thread turns it on.
 public enum BF16Matmul {
-    /// Whether oneDNN runs bfloat16 products on AMX tiles on this CPU.
-    public static var available: Bool { ll_bf16_amx_available() != 0 }
-    /// The instruction set oneDNN uses on this CPU (e.g. "avx512_core_amx", "avx2").
+    /// Whether oneDNN runs bfloat16 products in hardware on this CPU (AMX or AVX512_BF16).
+    public static var available: Bool { ll_bf16_available() != 0 }
+    /// The instruction set oneDNN uses on this CPU (e.g. "avx512_core_amx", "avx512_core_bf16", "avx2").
     public static var isaName: String { String(cString: ll_bf16_isa_name()) }
+    /// The bfloat16 hardware in words ("AMX tiles", "AVX512_BF16"), nil where there is none.
+    public static var hardwareName: String? {
+        guard available else { return nil }
+        return isaName == "avx512_core_amx" ? "AMX tiles" : "AVX512_BF16"
+    }
     /// Smallest product (m·n·k multiply-adds) that goes to bfloat16.
     public static var minimumWork: Int { Int(LL_BF16_MIN_WORK) }
 
@@ -100,7 +106,7 @@ public enum BF16Matmul {
     }
 
     /// `C = op(A) · op(B) + beta · C` in bfloat16 now, regardless of size (beta 0 or 1);
-    /// false when it cannot (no AMX, other beta). For tests and benchmarks.
+    /// false when it cannot (no bfloat16 hardware, other beta). For tests and benchmarks.
     public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) -> Bool {

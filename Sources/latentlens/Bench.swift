@@ -51,8 +51,8 @@ struct Bench: ParsableCommand {
             let detected = ProcessInfo.processInfo.environment["LATENTLENS_BLAS_DETECTED"].map { " (selected by LatentLens; OpenBLAS detected \($0))" } ?? ""
             print("machine    OpenBLAS \(BLAS.coreName)\(detected), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) cores")
             if let notice = BLAS.userCoreTypeNotice() { print("note       " + notice) }
-            print("bf16       " + (BF16Matmul.available ? "AMX through oneDNN (\(BF16Matmul.isaName)): `train --matmul bf16` available"
-                                                     : "no AMX (oneDNN: \(BF16Matmul.isaName)): training products stay float32"))
+            print("bf16       " + (BF16Matmul.hardwareName.map { "\($0) through oneDNN (\(BF16Matmul.isaName)): `train --matmul bf16` available" }
+                                 ?? "no AMX or AVX512_BF16 (oneDNN: \(BF16Matmul.isaName)): training products stay float32"))
             if model.network.weightsPacked {
                 let kernel = [3: "AVX-512", 2: "AVX2"][PackedWeight.level] ?? "portable"
                 print("small      batches ≤ \(EmbeddingNetwork.packedRowLimit) tokens: packed weights, \(kernel) kernel, \(min(threads, PackedWeight.threads)) thread(s)")
@@ -223,7 +223,7 @@ extension Bench {
         let optimizer = AdamW(beta1: 0.9, beta2: 0.98, epsilon: 1e-6, weightDecay: 0.01, clip: 1)
         var rng = SplitMix64(seed: 3)
         let precisions: [MatmulPrecision] = BF16Matmul.available ? [.fp32, .bf16] : [.fp32]
-        if !BF16Matmul.available { print("  (bf16 products not measured: oneDNN finds \(BF16Matmul.isaName), no AMX)") }
+        if !BF16Matmul.available { print("  (bf16 products not measured: oneDNN finds \(BF16Matmul.isaName), no AMX or AVX512_BF16)") }
         for (b, n) in [(128, 24), (256, 80)] {
             var batch = PackedBatch()
             for _ in 0..<b { batch.append([c.decoder.bosTokenID] + (1..<n).map { _ in Int32(3 + Int(rng.next() % UInt64(c.decoder.vocabSize - 3))) }) }

@@ -45,14 +45,14 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "dtype of the exported model.safetensors: f32, f16 or bf16 (training state is always f32).")
     var exportDtype: String = "f32"
 
-    @Option(name: .long, help: ArgumentHelp("Precision of the network's large matrix products: fp32 (OpenBLAS, any CPU) or bf16 (bfloat16 operands, float32 sums, on AMX through oneDNN; docs/PERFORMANCE.md).", valueName: "fp32|bf16"))
+    @Option(name: .long, help: ArgumentHelp("Precision of the network's large matrix products: fp32 (OpenBLAS, any CPU) or bf16 (bfloat16 operands, float32 sums, through oneDNN on CPUs with AMX or AVX512_BF16; docs/PERFORMANCE.md).", valueName: "fp32|bf16"))
     var matmul: String = "fp32"
 
     func run() throws {
         try runReportingErrors {
             guard let precision = MatmulPrecision(rawValue: matmul.lowercased()) else { throw ValidationError("--matmul is fp32 or bf16") }
             if precision == .bf16 && !BF16Matmul.available {
-                throw ValidationError("--matmul bf16 needs a CPU with AMX (oneDNN finds \(BF16Matmul.isaName) here); train with --matmul fp32")
+                throw ValidationError("--matmul bf16 needs a CPU with AMX or AVX512_BF16 (oneDNN finds \(BF16Matmul.isaName) here); train with --matmul fp32")
             }
             if let threads { BLAS.setThreads(threads) }
             if let notice = BLAS.userCoreTypeNotice() { warn("note: " + notice) }
@@ -73,7 +73,7 @@ struct Train: ParsableCommand {
             guard let dtype = DType(rawValue: exportDtype.uppercased()) else { throw ValidationError("--export-dtype is f32, f16 or bf16") }
             trainer.exportType = dtype
             trainer.matmulPrecision = precision
-            if precision == .bf16 { warn("matmul: bfloat16 operands, float32 sums, on \(BF16Matmul.isaName) (oneDNN), for products of ≥ \(BF16Matmul.minimumWork) multiply-adds") }
+            if precision == .bf16 { warn("matmul: bfloat16 operands, float32 sums, on \(BF16Matmul.hardwareName ?? "?") (oneDNN \(BF16Matmul.isaName)), for products of ≥ \(BF16Matmul.minimumWork) multiply-adds") }
             if let stage = startStage, let folder = fromModel { try trainer.start(atStage: stage, from: folder) }
             if exportOnly || evalOnly {
                 if evalOnly { try trainer.evaluateDev() }

@@ -6,7 +6,7 @@ import LensSupport
 
 /// A forward and backward pass with `--matmul bf16` lands near the float32 one: every
 /// parameter's gradient within 2% (relative L2) of float32's, the loss-bearing states within
-/// 1% (measured: 0.8% and 0.2%), and (on AMX) not equal to it, i.e. the products really ran in bfloat16. The model is
+/// 1% (measured: 0.8% and 0.2%), and (on AMX or AVX512_BF16) not equal to it, i.e. the products really ran in bfloat16. The model is
 /// wide enough (1,024 tokens × 128 wide) that its large products pass the bf16 threshold.
 @Test func bf16ForwardAndBackwardStayCloseToFloat32() {
     let config = ModelConfig(family: .nvembed,

@@ -62,14 +62,17 @@ check "train: --start-stage without --from is refused" "[[ $rc != 0 ]] && grep -
 "$BIN" train --recipe nvembed-mini --out $T/run --matmul fp16 >$T/out 2>$T/err; rc=$?
 check "train: --matmul other than fp32/bf16 is refused before anything is written" "[[ $rc != 0 ]] && grep -q 'matmul is fp32 or bf16' $T/err && [[ ! -d $T/run ]]"
 ONEDNN_MAX_CPU_ISA=AVX2 "$BIN" train --recipe nvembed-mini --out $T/run --matmul bf16 >$T/out 2>$T/err; rc=$?
-check "train: --matmul bf16 refused when oneDNN may not use AMX, naming the ISA" "[[ $rc != 0 ]] && grep -q 'needs a CPU with AMX (oneDNN finds avx2' $T/err && [[ ! -d $T/run ]]"
-# bf16 products need AMX: the CPU's own flags are the oracle (accepted where present, so the
-# run goes on to the next check, which refuses --start-stage without --from).
+check "train: --matmul bf16 refused when oneDNN may not use bfloat16 hardware, naming the ISA" "[[ $rc != 0 ]] && grep -q 'needs a CPU with AMX or AVX512_BF16 (oneDNN finds avx2' $T/err && [[ ! -d $T/run ]]"
+# AVX-512 without its bfloat16 instructions (on an AVX2-only CPU oneDNN stays at avx2): refused too.
+ONEDNN_MAX_CPU_ISA=AVX512_CORE "$BIN" train --recipe nvembed-mini --out $T/run --matmul bf16 >$T/out 2>$T/err; rc=$?
+check "train: --matmul bf16 refused on AVX-512 without bf16 instructions" "[[ $rc != 0 ]] && grep -Eq 'needs a CPU with AMX or AVX512_BF16 \(oneDNN finds (avx512_core|avx2) ' $T/err && [[ ! -d $T/run ]]"
+# bf16 products need AMX or AVX512_BF16: the CPU's own flags are the oracle (accepted where
+# present, so the run goes on to the next check, which refuses --start-stage without --from).
 "$BIN" train --recipe nvembed-mini --out $T/run --matmul bf16 --start-stage stage1b >$T/out 2>$T/err; rc=$?
-if grep -qw amx_bf16 /proc/cpuinfo; then
-  check "train: --matmul bf16 accepted on this AMX CPU" "[[ $rc != 0 ]] && grep -q 'go together' $T/err"
+if grep -qwE 'amx_bf16|avx512_bf16' /proc/cpuinfo; then
+  check "train: --matmul bf16 accepted on this CPU (AMX or AVX512_BF16)" "[[ $rc != 0 ]] && grep -q 'go together' $T/err"
 else
-  check "train: --matmul bf16 refused without AMX, naming the ISA found" "[[ $rc != 0 ]] && grep -q 'needs a CPU with AMX (oneDNN finds' $T/err"
+  check "train: --matmul bf16 refused without AMX or AVX512_BF16, naming the ISA found" "[[ $rc != 0 ]] && grep -q 'needs a CPU with AMX or AVX512_BF16 (oneDNN finds' $T/err"
 fi
 # The shipped stage 2 resets the moments; this recipe's copy of it keeps them.
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [s.pop("reset_optimizer",None) for s in r["stages"] if s["name"]=="stage2"]; json.dump(r,open(sys.argv[2],"w"))' Models/recipes/nvembed-mini.json $T/keep.json

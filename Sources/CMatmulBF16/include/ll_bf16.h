@@ -1,5 +1,6 @@
-// Matrix products with bfloat16 inputs and float32 accumulation, on the CPU's AMX tiles
-// through oneDNN (Debian: libdnnl-dev). Used by the trainer when asked for (`--matmul bf16`);
+// Matrix products with bfloat16 inputs and float32 accumulation, on the CPU's bfloat16
+// hardware (AMX tiles, or AVX512_BF16's dot-product instructions) through oneDNN (Debian:
+// libdnnl-dev). Used by the trainer when asked for (`--matmul bf16`);
 // everything else multiplies in float32 with OpenBLAS.
 #ifndef LL_BF16_H
 #define LL_BF16_H
@@ -9,16 +10,17 @@
 extern "C" {
 #endif
 
-/// 1 when oneDNN runs bfloat16 products on AMX tiles on this CPU, else 0.
-int ll_bf16_amx_available(void);
+/// 1 when oneDNN runs bfloat16 products in hardware on this CPU (its instruction set is
+/// avx512_core_amx or avx512_core_bf16), else 0.
+int ll_bf16_available(void);
 
-/// The instruction set oneDNN picked (e.g. "avx512_core_amx"), for reports.
+/// The instruction set oneDNN picked (e.g. "avx512_core_amx", "avx512_core_bf16"), for reports.
 const char *ll_bf16_isa_name(void);
 
 /// Row-major `C[m×n] = op(A) · op(B) + beta · C` with A and B rounded to bfloat16 (round to
 /// nearest even) and products summed in float32. `op(X)` is X or Xᵀ per `trans_*`; leading
 /// dimensions are row strides of the stored matrices, as in cblas_sgemm. Only beta 0 or 1.
-/// Returns 1 when it ran, 0 when it did not and left C untouched (no AMX, beta not 0 or 1, or
+/// Returns 1 when it ran, 0 when it did not and left C untouched (no bfloat16 hardware, beta not 0 or 1, or
 /// oneDNN refused the shape): the caller then multiplies in float32 itself. Calls from
 /// several threads are serialised.
 int ll_bf16_gemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
