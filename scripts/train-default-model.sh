@@ -15,7 +15,7 @@
 # unset an OPENBLAS_CORETYPE that forces narrower kernels (`latentlens train` names one when it
 # starts). RUN=folder overrides data/runs/nvembed-mini.
 # MATMUL=bf16 scripts/train-default-model.sh: the same, with the teacher's and the trainer's
-# matrix products in bfloat16 (AMX CPUs only; ~1.4x faster steps, ~2x faster teacher; not the
+# matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster teacher; not the
 # committed weights' arithmetic, so it reproduces them within noise at best, not bit for bit:
 # docs/PERFORMANCE.md, "bfloat16 products on AMX").
 set -euo pipefail

@@ -14,15 +14,26 @@ public final class FloatBuffer: @unchecked Sendable {
     /// Start of the storage; valid for the lifetime of the buffer.
     public let pointer: UnsafeMutablePointer<Float>
 
+    /// Buffers of at least this many bytes start on a 2 MiB boundary and ask Linux for
+    /// transparent huge pages (`MADV_HUGEPAGE`; honoured where THP is `always` or `madvise`).
+    /// A training step's activations are gigabytes, and the first touch of fresh 4 KiB pages
+    /// cost a step that grew them 2-3× its time (docs/PERFORMANCE.md, "Huge pages").
+    public static let hugePageMinimumBytes = 4 << 20
+
     /// Allocates `count` floats, all zero.
     public init(count: Int) {
         precondition(count >= 0, "negative buffer size")
         self.count = count
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+        let huge = bytes >= FloatBuffer.hugePageMinimumBytes
+        guard posix_memalign(&raw, huge ? 2 << 20 : 64, bytes) == 0, let raw else {
             fatalError("out of memory allocating \(bytes) bytes")
         }
+        #if os(Linux)
+        // Advice only: where THP is off the call fails or is ignored, and the buffer is the same.
+        if huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        #endif
         memset(raw, 0, bytes)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
