@@ -17,7 +17,7 @@
 # MATMUL=bf16 scripts/train-default-model.sh: the same, with the teacher's and the trainer's
 # matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster teacher; not the
 # committed weights' arithmetic, so it reproduces them within noise at best, not bit for bit:
-# docs/PERFORMANCE.md, "bfloat16 products on AMX").
+# docs/PERFORMANCE.md, "bfloat16 products on AMX" and "on AVX512_BF16").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"

@@ -17,7 +17,8 @@ public final class FloatBuffer: @unchecked Sendable {
     /// Buffers of at least this many bytes start on a 2 MiB boundary and ask Linux for
     /// transparent huge pages (`MADV_HUGEPAGE`; honoured where THP is `always` or `madvise`).
     /// A training step's activations are gigabytes, and the first touch of fresh 4 KiB pages
-    /// cost a step that grew them 2-3× its time (docs/PERFORMANCE.md, "Huge pages").
+    /// cost a step that grew them 2-3× its time (docs/PERFORMANCE.md,
+    /// "bfloat16 products on AVX512_BF16", the paragraph on growing buffers).
     public static let hugePageMinimumBytes = 4 << 20
 
     /// Allocates `count` floats, all zero.
