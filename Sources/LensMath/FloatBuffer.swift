@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -63,17 +64,46 @@ public final class FloatBuffer: @unchecked Sendable {
 
 /// A growable scratch buffer: `reserve(n)` returns a pointer to at least `n` floats,
 /// reallocating only when the request exceeds what it already holds.
+///
+/// Small buffers are ordinary allocations. From `FloatBuffer.hugePageMinimumBytes` up the
+/// buffer is an anonymous mapping (huge pages advised, 2 MiB granules) that grows in place with
+/// mremap: training batches vary in size, and a batch larger than any before used to re-fault
+/// every activation buffer from scratch, which made such a step 2-3× slower (docs/PERFORMANCE.md,
+/// "bfloat16 products on AVX512_BF16", the paragraph on growing buffers).
 public final class ScratchBuffer: @unchecked Sendable {
-    private var storage: FloatBuffer
+    private var small: FloatBuffer
+    private var mapped: UnsafeMutableRawPointer?
+    private var mappedBytes = 0
+    private var floats: UnsafeMutablePointer<Float>?
 
-    public init(count: Int = 0) { storage = FloatBuffer(count: count) }
+    public init(count: Int = 0) {
+        small = FloatBuffer(count: 0)
+        if count > 0 { _ = reserve(count) }
+    }
+
+    deinit { ll_map_free(mapped, mappedBytes) }
 
     /// Capacity in floats.
-    public var capacity: Int { storage.count }
+    public var capacity: Int { mapped != nil ? mappedBytes / MemoryLayout<Float>.stride : small.count }
 
     /// A pointer to at least `count` floats (contents unspecified after growth).
     public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > storage.count { storage = FloatBuffer(count: count) }
-        return storage.pointer
+        if count > capacity {
+            let bytes = count * MemoryLayout<Float>.stride
+            if bytes < FloatBuffer.hugePageMinimumBytes {
+                small = FloatBuffer(count: count)
+            } else {
+                let granule = 2 << 20
+                let rounded = (bytes + granule - 1) / granule * granule
+                guard let grown = ll_map_grow(mapped, mappedBytes, rounded) else {
+                    fatalError("out of memory growing a scratch buffer to \(rounded) bytes")
+                }
+                mapped = grown
+                mappedBytes = rounded
+                floats = grown.bindMemory(to: Float.self, capacity: rounded / MemoryLayout<Float>.stride)
+                small = FloatBuffer(count: 0)
+            }
+        }
+        return floats ?? small.pointer
     }
 }

@@ -43,3 +43,29 @@ private func smapsEntry(containing address: UInt) -> [String]? {
     }
     #endif
 }
+
+/// Scratch buffers grow from ordinary allocations to mappings that grow in place: what was
+/// written survives growth (the mapping was extended, not replaced, so its pages are not faulted
+/// in again), a smaller request reuses the buffer, and the whole new capacity is writable.
+@Test func scratchBuffersGrowInPlace() {
+    let s = ScratchBuffer()
+    let tiny = s.reserve(100)
+    tiny[99] = 7
+    #expect(s.capacity >= 100)
+    let n1 = (FloatBuffer.hugePageMinimumBytes / 4) * 2, n2 = n1 * 3 + 123
+    let p1 = s.reserve(n1)
+    #expect(s.capacity >= n1 && UInt(bitPattern: p1) % 4096 == 0)
+    for i in stride(from: 0, to: n1, by: 1021) { p1[i] = Float(i) }
+    #expect(s.reserve(n1 / 2) == p1)
+    let p2 = s.reserve(n2)
+    #expect(s.capacity >= n2)
+    #expect(stride(from: 0, to: n1, by: 1021).allSatisfy { p2[$0] == Float($0) })
+    p2[n2 - 1] = 1
+    #expect(p2[n2 - 1] == 1 && p2[n1 + 5] == 0)
+    #if os(Linux)
+    let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+    if mode.contains("[madvise]"), let flags = smapsEntry(containing: UInt(bitPattern: p2))?.first(where: { $0.hasPrefix("VmFlags:") }) {
+        #expect(flags.contains(" hg"), "no huge-page advice on the grown mapping: \(flags)")
+    }
+    #endif
+}

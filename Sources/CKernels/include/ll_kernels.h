@@ -102,6 +102,12 @@ extern "C" {
 int ll_wcwidth(uint32_t codepoint);
 /// CPU vector level: 3 = AVX-512 (F, BW, DQ, VL), 2 = AVX2 + FMA, 1 = AVX, 0 = baseline.
 int ll_cpu_level(void);
+/// Grows an anonymous private mapping of `old_bytes` (or makes one when `old` is NULL) to
+/// `new_bytes`, keeping its contents and touched pages (mremap); new pages read as zero. Asks for
+/// transparent huge pages. NULL when the system refuses (the old mapping is then unchanged).
+void *ll_map_grow(void *old, size_t old_bytes, size_t new_bytes);
+/// Unmaps what `ll_map_grow` returned.
+void ll_map_free(void *p, size_t bytes);
 #ifdef __cplusplus
 }
 #endif
