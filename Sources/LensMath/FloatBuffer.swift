@@ -21,6 +21,8 @@ public final class FloatBuffer: @unchecked Sendable {
     /// cost a step that grew them 2-3× its time (docs/PERFORMANCE.md,
     /// "bfloat16 products on AVX512_BF16", the paragraph on growing buffers).
     public static let hugePageMinimumBytes = 4 << 20
+    /// The huge-page size those buffers align to (x86-64's 2 MiB).
+    public static let hugePageBytes = 2 << 20
 
     /// Allocates `count` floats, all zero.
     public init(count: Int) {
@@ -29,7 +31,7 @@ public final class FloatBuffer: @unchecked Sendable {
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let huge = bytes >= FloatBuffer.hugePageMinimumBytes
-        guard posix_memalign(&raw, huge ? 2 << 20 : 64, bytes) == 0, let raw else {
+        guard posix_memalign(&raw, huge ? FloatBuffer.hugePageBytes : 64, bytes) == 0, let raw else {
             fatalError("out of memory allocating \(bytes) bytes")
         }
         #if os(Linux)
@@ -72,9 +74,9 @@ public final class FloatBuffer: @unchecked Sendable {
 /// "bfloat16 products on AVX512_BF16", the paragraph on growing buffers).
 public final class ScratchBuffer: @unchecked Sendable {
     private var small: FloatBuffer
-    private var mapped: UnsafeMutableRawPointer?
+    /// The mapping once the buffer outgrew `small` (`ll_map_grow`), and its length.
+    private var mapped: UnsafeMutablePointer<Float>?
     private var mappedBytes = 0
-    private var floats: UnsafeMutablePointer<Float>?
 
     public init(count: Int = 0) {
         small = FloatBuffer(count: 0)
@@ -93,17 +95,16 @@ public final class ScratchBuffer: @unchecked Sendable {
             if bytes < FloatBuffer.hugePageMinimumBytes {
                 small = FloatBuffer(count: count)
             } else {
-                let granule = 2 << 20
+                let granule = FloatBuffer.hugePageBytes
                 let rounded = (bytes + granule - 1) / granule * granule
                 guard let grown = ll_map_grow(mapped, mappedBytes, rounded) else {
                     fatalError("out of memory growing a scratch buffer to \(rounded) bytes")
                 }
-                mapped = grown
+                mapped = grown.bindMemory(to: Float.self, capacity: rounded / MemoryLayout<Float>.stride)
                 mappedBytes = rounded
-                floats = grown.bindMemory(to: Float.self, capacity: rounded / MemoryLayout<Float>.stride)
                 small = FloatBuffer(count: 0)
             }
         }
-        return floats ?? small.pointer
+        return mapped ?? small.pointer
     }
 }

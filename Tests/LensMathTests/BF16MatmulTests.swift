@@ -27,8 +27,8 @@ private func reference(_ a: [Float], _ b: [Float], transA: Bool, transB: Bool, m
     return out
 }
 
-/// The bfloat16 product (AMX tiles or AVX512_BF16, whichever oneDNN runs here) equals a triple loop over bfloat16-rounded operands (to float32 summation
-/// error), for every transposition, beta 0 and 1, and row strides wider than the rows; C's
+/// The bfloat16 product (AMX tiles or AVX512_BF16, whichever oneDNN runs here) equals a
+/// triple loop over bfloat16-rounded operands (to float32 summation error), for every transposition, beta 0 and 1, and row strides wider than the rows; C's
 /// padding columns stay untouched. It is also measurably not a float32 product (the rounding
 /// really happens). Without bfloat16 hardware the call must refuse and leave C alone.
 @Test(arguments: [(33, 47, 65), (64, 128, 256), (200, 96, 130)])

@@ -19,6 +19,11 @@ private func smapsEntry(containing address: UInt) -> [String]? {
     return block
 }
 
+/// The kernel's transparent-huge-page mode line ("always [madvise] never"), "" if unknown.
+private func thpMode() -> String {
+    (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+}
+
 /// Large buffers start on a 2 MiB boundary and carry the huge-page advice (the kernel's own
 /// smaps says whether the mapping may get transparent huge pages); small ones stay 64-byte
 /// aligned without it. Both are zero and writable end to end.
@@ -33,7 +38,7 @@ private func smapsEntry(containing address: UInt) -> [String]? {
         #expect(b[b.count - 1] == 1)
     }
     #if os(Linux)
-    let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
+    let mode = thpMode()
     guard mode.contains("[always]") || mode.contains("[madvise]"),
           let entry = smapsEntry(containing: UInt(bitPattern: large.pointer)),
           let eligible = entry.first(where: { $0.hasPrefix("THPeligible:") }) else { return }
@@ -63,8 +68,7 @@ private func smapsEntry(containing address: UInt) -> [String]? {
     p2[n2 - 1] = 1
     #expect(p2[n2 - 1] == 1 && p2[n1 + 5] == 0)
     #if os(Linux)
-    let mode = (try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8)) ?? ""
-    if mode.contains("[madvise]"), let flags = smapsEntry(containing: UInt(bitPattern: p2))?.first(where: { $0.hasPrefix("VmFlags:") }) {
+    if thpMode().contains("[madvise]"), let flags = smapsEntry(containing: UInt(bitPattern: p2))?.first(where: { $0.hasPrefix("VmFlags:") }) {
         #expect(flags.contains(" hg"), "no huge-page advice on the grown mapping: \(flags)")
     }
     #endif
