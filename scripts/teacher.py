@@ -36,11 +36,13 @@ def load_teacher():
 BF16 = False
 
 
-# Batches of 32 texts: at 256 every layer's activations of a batch of long passages run to hundreds
-# of MB, which glibc maps fresh and the kernel zero-fills for each batch (half the CPU time went to
-# the kernel); 32 keeps them small and reused, 1.47x faster on the training passages' length mix
-# with the same vectors within 2e-7 (docs/PERFORMANCE.md, "The teacher's batch size").
-def encode(model, texts, batch=32, label=""):
+# The default batch of 256 keeps the teacher's files bit-identical to those the shipped model was
+# trained with. `train --batch 32` is 1.48x faster (at 256, every layer's activations of a batch of
+# long passages run to hundreds of MB that glibc maps fresh and the kernel zero-fills: half the CPU
+# time went to the kernel) but reorders near-ties among the mined candidates (docs/PERFORMANCE.md,
+# "The teacher's batch size"), so MATMUL=bf16 scripts/train-default-model.sh, already not
+# bit-identical, uses it.
+def encode(model, texts, batch=256, label=""):
     import contextlib
     import torch
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))   # length bucketing
@@ -117,13 +119,13 @@ def cmd_train(a):
             missing = sorted({t for t in texts if t not in known})
             print(f"{label}: {len(set(texts)) - len(missing)} distinct texts reused, {len(missing)} to embed", file=sys.stderr)
             if missing:
-                known.update(zip(missing, encode(model, missing, label=label).astype(np.float16)))
+                known.update(zip(missing, encode(model, missing, batch=a.batch, label=label).astype(np.float16)))
             return np.stack([known[t] for t in texts]).astype(np.float32)
         q = vectors([p["query"] for p in pairs], known_q, "queries")
         d = vectors([x["positive"] for x in docs], known_d, "docs")
     else:
-        q = encode(model, [p["query"] for p in pairs], label="queries")
-        d = encode(model, [x["positive"] for x in docs], label="docs")
+        q = encode(model, [p["query"] for p in pairs], batch=a.batch, label="queries")
+        d = encode(model, [x["positive"] for x in docs], batch=a.batch, label="docs")
     with open(os.path.join(a.out, "precision.json"), "w") as f:
         json.dump({"products": "bf16" if a.bf16 else "fp32"}, f)
     np.save(os.path.join(a.out, "queries.npy"), q.astype(np.float16))
@@ -205,6 +207,8 @@ def main():
     p.add_argument("--data", default=os.path.join(ROOT, "data"))
     p.add_argument("--out", default=os.path.join(ROOT, "data", "teacher"))
     p.add_argument("--k", type=int, default=32)
+    p.add_argument("--batch", type=int, default=256,
+                   help="texts per forward pass; 32 is 1.48x faster but not bit-identical to the default (docs/PERFORMANCE.md)")
     p.add_argument("--reuse", action="append", default=[], metavar="DATA_DIR",
                    help="reuse the vectors DATA_DIR/teacher holds for texts of DATA_DIR/train/retrieval.jsonl (repeatable)")
     p.add_argument("--bf16", action="store_true",
