@@ -16,7 +16,7 @@
 # starts). RUN=folder overrides data/runs/nvembed-mini.
 # MATMUL=bf16 scripts/train-default-model.sh: the same, with the teacher's and the trainer's
 # matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster teacher, which also runs in batches
-# of 32, 1.5x faster again; not the
+# of 32 (1.48x in float32; with bf16 not measured); not the
 # committed weights' arithmetic, so it reproduces them within noise at best, not bit for bit:
 # docs/PERFORMANCE.md, "bfloat16 products on AMX" and "on AVX512_BF16").
 set -euo pipefail
