@@ -15,8 +15,8 @@
 # unset an OPENBLAS_CORETYPE that forces narrower kernels (`latentlens train` names one when it
 # starts). RUN=folder overrides data/runs/nvembed-mini.
 # MATMUL=bf16 scripts/train-default-model.sh: the same, with the teacher's and the trainer's
-# matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster teacher, which also runs in batches
-# of 32 (1.48x in float32; with bf16 not measured); not the
+# matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster
+# teacher, which also runs in batches of 32: 1.48x in float32, with bf16 not measured); not the
 # committed weights' arithmetic, so it reproduces them within noise at best, not bit for bit:
 # docs/PERFORMANCE.md, "bfloat16 products on AMX" and "on AVX512_BF16").
 set -euo pipefail
@@ -33,7 +33,8 @@ scripts/setup-python.sh --teacher
 # The teacher under tcmalloc (scripts/install-deps.sh installs it): the same vectors bit for bit as
 # under glibc's malloc, 1.26x faster (glibc maps and the kernel zero-fills the big activation
 # tensors afresh for every batch; docs/PERFORMANCE.md, "The teacher's batch size").
-TCMALLOC=$(ldconfig -p | awk '/libtcmalloc_minimal\.so\.4 /{print $NF; exit}')
+# (dpkg, not ldconfig: ldconfig is not on a non-root user's PATH, and under set -e its absence would stop the script)
+TCMALLOC=$(dpkg -L libtcmalloc-minimal4 2>/dev/null | grep -m1 '/libtcmalloc_minimal\.so\.4$' || true)
 TEACHER=(.venv-teacher/bin/python scripts/teacher.py)
 [[ -z $TCMALLOC ]] || TEACHER=(env "LD_PRELOAD=$TCMALLOC" "${TEACHER[@]}")
 [[ -f data/teacher/pieces.npy ]] || "${TEACHER[@]}" pieces
