@@ -15,8 +15,8 @@
 # unset an OPENBLAS_CORETYPE that forces narrower kernels (`latentlens train` names one when it
 # starts). RUN=folder overrides data/runs/nvembed-mini.
 # MATMUL=bf16 scripts/train-default-model.sh: the same, with the teacher's and the trainer's
-# matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.4x faster steps, ~2x faster
-# teacher, which also runs in batches of 32: 1.48x in float32, with bf16 not measured); not the
+# matrix products in bfloat16 (CPUs with AMX or AVX512_BF16 only; ~1.3-1.5x faster steps, and the
+# teacher in batches of 32 at 2.4x float32's batch-256 speed, both measured on a Zen 5); not the
 # committed weights' arithmetic, so it reproduces them within noise at best, not bit for bit:
 # docs/PERFORMANCE.md, "bfloat16 products on AMX" and "on AVX512_BF16").
 set -euo pipefail
@@ -31,7 +31,7 @@ swift build -c release --product latentlens
 python3 scripts/build_data.py
 scripts/setup-python.sh --teacher
 # The teacher under tcmalloc (scripts/install-deps.sh installs it): the same vectors bit for bit as
-# under glibc's malloc, 1.26x faster (glibc maps and the kernel zero-fills the big activation
+# under glibc's malloc, 1.50x faster over a whole run (glibc maps and the kernel zero-fills the big activation
 # tensors afresh for every batch; docs/PERFORMANCE.md, "The teacher's batch size").
 # (dpkg, not ldconfig: ldconfig is not on a non-root user's PATH, and under set -e its absence would stop the script)
 TCMALLOC=$(dpkg -L libtcmalloc-minimal4 2>/dev/null | grep -m1 '/libtcmalloc_minimal\.so\.4$' || true)
