@@ -114,7 +114,7 @@ w(f"Regenerate from a clean clone with one command, `scripts/train-default-model
   "CPU's vector units and on OpenBLAS's kernel family: on an AVX-512 CPU the AVX-512 (SkylakeX) kernels "
   "LatentLens picks by itself trained 1.7× faster than the AVX2 (Haswell) ones a host can force through "
   "`OPENBLAS_CORETYPE` (measured, docs/PERFORMANCE.md, \"Kernel family\"; `train` names such a setting when it starts), "
-  "and two AVX-512 machines of the same size differ too (docs/PERFORMANCE.md, \"Regeneration time\"). "
+  "and two AVX-512 machines of the same size differ too (docs/PERFORMANCE.md, \"Regeneration time\"), as do two hosts of the same CPU model on different days, by up to 2× (\"Hosts differ by 2×\"; `latentlens bench` tells in seconds which kind a machine is). "
   "The training wall time above was measured over hosts of either kind.\n")
 if summ.get("started_from"):
     st, _, src = summ["started_from"].partition(" from ")

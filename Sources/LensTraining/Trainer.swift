@@ -557,6 +557,8 @@ public final class Trainer: @unchecked Sendable {
         let model = try currentModel()
         var all: [String: [Pooling: RankingMetrics]] = [:]
         let path = output + "/eval.csv"
+        // `--eval-only --start-stage S --from DIR` reads a model before any step has made the folder.
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         if !FileManager.default.fileExists(atPath: path) {
             try "global_step,tokens_seen,set,pooling,ndcg@10,mrr@10,recall@10,recall@100\n".write(toFile: path, atomically: true, encoding: .utf8)
         }

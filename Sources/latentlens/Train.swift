@@ -33,7 +33,7 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Write the model folder from the latest checkpoint in --out and stop (no training).")
     var exportOnly = false
 
-    @Flag(name: .long, help: "Evaluate the dev sets at the latest checkpoint and stop.")
+    @Flag(name: .long, help: "Evaluate the (subsampled) dev sets at the latest checkpoint, or with --start-stage/--from at that model, append the read to --out/eval.csv, and stop.")
     var evalOnly = false
 
     @Option(name: .long, help: ArgumentHelp("Start a fresh run at this stage (one with reset_optimizer) from --from instead of training the stages before it.", valueName: "STAGE"))

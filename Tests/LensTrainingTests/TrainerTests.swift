@@ -129,6 +129,44 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     }
 }
 
+/// `latentlens train --eval-only --start-stage S --from DIR --out NEW`: the trainer's own
+/// subsampled dev read of an exported model, in a folder no step has made yet (it used to fail
+/// on the missing folder). The read is recorded at the export's step and is the read the
+/// uninterrupted run took of the same weights.
+@Test func evaluatingAStartedModelInAFreshFolderWritesItsRead() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    let dev = data + "/eval/dev/tiny"
+    try FileManager.default.createDirectory(atPath: dev + "/qrels", withIntermediateDirectories: true)
+    var corpus = "", queries = "", qrels = "query-id\tcorpus-id\tscore\n"
+    for i in 0..<6 {
+        corpus += "{\"_id\": \"d\(i)\", \"title\": \"\", \"text\": \"a passage about token \(i) and vector \(i * 5)\"}\n"
+        queries += "{\"_id\": \"q\(i)\", \"text\": \"token \(i)\"}\n"
+        qrels += "q\(i)\td\(i)\t1\n"
+    }
+    try corpus.write(toFile: dev + "/corpus.jsonl", atomically: true, encoding: .utf8)
+    try queries.write(toFile: dev + "/queries.jsonl", atomically: true, encoding: .utf8)
+    try qrels.write(toFile: dev + "/qrels/test.tsv", atomically: true, encoding: .utf8)
+    var recipe = tinyRecipe(data: data, steps: [4, 2])
+    recipe.evalSets = ["dev/tiny"]
+    var s1b = recipe.stages[0]; s1b.name = "stage1b"; s1b.steps = 2; s1b.resetOptimizer = true
+    recipe.stages.insert(s1b, at: 1)
+    let a = try Trainer(recipe: recipe, root: "/", output: data + "/a", tokenizerPath: tinyTokenizer) { _ in }
+    try a.run { _, _, _ in }
+    let fresh = data + "/never/made"
+    let b = try Trainer(recipe: recipe, root: "/", output: fresh, tokenizerPath: tinyTokenizer) { _ in }
+    try b.start(atStage: "stage1b", from: data + "/a/after-stage1")
+    let read = try b.evaluateDev()
+    let rows = try String(contentsOfFile: fresh + "/eval.csv", encoding: .utf8).split(separator: "\n")
+    #expect(rows.count == 1 + Pooling.allCases.count, "\(rows)")
+    #expect(rows.dropFirst().allSatisfy { $0.hasPrefix("4,") && $0.contains(",dev/tiny,") })
+    // The uninterrupted run read the same weights at the end of stage 1 (step 4).
+    let logged = try String(contentsOfFile: data + "/a/eval.csv", encoding: .utf8).split(separator: "\n")
+        .filter { $0.hasPrefix("4,") && $0.contains(",latent,") }
+    #expect(logged.count == 1)
+    #expect(logged.first.map { Double($0.split(separator: ",")[4]) } == read["dev/tiny"]?[.latent].map(\.ndcg10))
+}
+
 /// The names of the tensors whose values differ between two trainers' weights.
 func differingTensors(_ a: Trainer, _ b: Trainer) -> [String] {
     zip(a.params.all, b.params.all).filter { $0.value.array != $1.value.array }.map(\.0.name)
