@@ -50,6 +50,10 @@ func openIndexed(_ args: CorpusArguments, model: EmbeddingModel, mask: Attention
     options.dtype = args.dtype
     signal(SIGINT) { _ in stopRequested = 1 }
     let tty = isatty(2) != 0
+    // Keys typed while the progress line redraws stay queued (the explorer reads them as its
+    // first input) but are not echoed into the line; the terminal's own mode comes back after.
+    if tty && !quiet { TypeAhead.hideEcho() }
+    defer { TypeAhead.restore() }
     var last = 0.0
     let corpus = try CorpusIndexer.open(source: args.corpus, corpusOptions: args.corpusOptions(model: model), model: model,
                                         modelFingerprint: fingerprint, store: store, options: options,
@@ -276,5 +280,35 @@ struct Export: ParsableCommand {
                 print("wrote \(out): \(c.count) lines")
             }
         }
+    }
+}
+
+/// Turns the terminal's echo off on standard input while a corpus indexes, keeping what is
+/// typed queued (TCSANOW, not TCSAFLUSH); SIGTERM and SIGHUP restore it before the process ends.
+enum TypeAhead {
+    nonisolated(unsafe) private static var saved = termios()
+    nonisolated(unsafe) private static var hidden: sig_atomic_t = 0
+
+    static func hideEcho() {
+        guard hidden == 0, isatty(0) != 0, tcgetattr(0, &saved) == 0 else { return }
+        var quiet = saved
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        guard tcsetattr(0, TCSANOW, &quiet) == 0 else { return }
+        hidden = 1
+        for sig in [SIGTERM, SIGHUP] {
+            signal(sig) { s in
+                TypeAhead.restore()
+                signal(s, SIG_DFL)
+                raise(s)
+            }
+        }
+    }
+
+    static func restore() {
+        guard hidden != 0 else { return }
+        hidden = 0
+        tcsetattr(0, TCSANOW, &saved)
+        signal(SIGTERM, SIG_DFL)
+        signal(SIGHUP, SIG_DFL)
     }
 }

@@ -105,5 +105,29 @@ PID=$(tm list-panes -t $S -F '#{pane_pid}')
 pkill -TERM -P "$PID" -f "latentlens --model" || true
 check "SIGTERM: exits and restores" "\[exit=0\]"
 
+# Keys typed while a new corpus indexes (before the TUI starts) are kept for the query box but
+# not echoed into the progress line, and the shell gets its echo back after the explorer quits.
+BIG=$STORE/typeahead.jsonl
+head -n 1500 SampleCorpora/sampler.jsonl >"$BIG"
+tm kill-server 2>/dev/null && sleep 0.3
+tm -u new-session -d -s $S -x 140 -y 30 -e LANG=C.UTF-8 -e TERM=tmux-256color \
+  "$BIN --model $MODEL --corpus $BIG --store $STORE/typeahead --no-mouse; stty -a | grep -oE '(^| )-?echo( |$)' | tr -d ' ' | sed 's/^/[tty=/; s/$/]/'; sleep 600"
+if wait_for "^indexing .*embedding" 30; then
+  tm send-keys -t $S "zebra codec"
+  sleep 0.5
+  if screen | grep -q "LatentLens ·"; then
+    no "type-ahead: keys sent while indexing (indexing ended first; the corpus is too small for this host)"
+  elif screen | grep "^indexing" | grep -q "zebra"; then
+    no "type-ahead: typed keys not echoed into the progress line"
+  else
+    ok "type-ahead: typed keys not echoed into the progress line"
+  fi
+  check "type-ahead: the typed query is in the query box" "Query +zebra codec" 60
+  tm send-keys -t $S C-c
+  check "type-ahead: echo back on after quitting" "\[tty=echo\]"
+else
+  no "type-ahead: indexing progress shown"
+fi
+
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]
