@@ -284,10 +284,13 @@ struct Export: ParsableCommand {
 }
 
 /// Turns the terminal's echo off on standard input while a corpus indexes, keeping what is
-/// typed queued (TCSANOW, not TCSAFLUSH); SIGTERM and SIGHUP restore it before the process ends.
+/// typed queued (TCSANOW, not TCSAFLUSH); SIGTERM and SIGHUP restore it before the process ends,
+/// and `restore()` puts back the mode and whatever handlers those signals had before.
 enum TypeAhead {
     nonisolated(unsafe) private static var saved = termios()
     nonisolated(unsafe) private static var hidden: sig_atomic_t = 0
+    nonisolated(unsafe) private static var previousTerm: sighandler_t?
+    nonisolated(unsafe) private static var previousHup: sighandler_t?
 
     static func hideEcho() {
         guard hidden == 0, isatty(0) != 0, tcgetattr(0, &saved) == 0 else { return }
@@ -295,20 +298,26 @@ enum TypeAhead {
         quiet.c_lflag &= ~tcflag_t(ECHO)
         guard tcsetattr(0, TCSANOW, &quiet) == 0 else { return }
         hidden = 1
-        for sig in [SIGTERM, SIGHUP] {
-            signal(sig) { s in
-                TypeAhead.restore()
-                signal(s, SIG_DFL)
-                raise(s)
-            }
+        let dying: @convention(c) (Int32) -> Void = { s in
+            TypeAhead.showEcho()
+            signal(s, SIG_DFL)
+            raise(s)
         }
+        previousTerm = signal(SIGTERM, dying)
+        previousHup = signal(SIGHUP, dying)
     }
 
     static func restore() {
         guard hidden != 0 else { return }
+        showEcho()
+        signal(SIGTERM, previousTerm ?? SIG_DFL)
+        signal(SIGHUP, previousHup ?? SIG_DFL)
+    }
+
+    /// The terminal's saved mode back (async-signal-safe: tcsetattr only).
+    private static func showEcho() {
+        guard hidden != 0 else { return }
         hidden = 0
         tcsetattr(0, TCSANOW, &saved)
-        signal(SIGTERM, SIG_DFL)
-        signal(SIGHUP, SIG_DFL)
     }
 }
