@@ -202,6 +202,10 @@ public struct Recipe: Codable, Sendable {
     public var maxPassageLength = 128
     /// Poolings whose InfoNCE losses are summed (all three: the shipped model compares them fairly).
     public var poolings: [Pooling] = Pooling.allCases
+    /// Weight of each pooling's InfoNCE loss in that sum, by name ("latent", "mean", "eos");
+    /// a pooling not named weighs 1, and `nil` (the key absent) is every weight 1. Losses are
+    /// logged unweighted.
+    public var poolingWeights: [String: Float]?
     public var mask: AttentionMask = .bidirectional
     public var temperature: Float = 0.05
     public var teacherTemperature: Float = 0.05
@@ -230,6 +234,7 @@ public struct Recipe: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case name, seed, model, data, teacher, initEmbeddingsFromTeacher = "init_embeddings_from_teacher"
         case maxQueryLength = "max_query_length", maxPassageLength = "max_passage_length", poolings, mask
+        case poolingWeights = "pooling_weights"
         case temperature, teacherTemperature = "teacher_temperature", distillWeight = "distill_weight"
         case lexicalTeacherWeight = "lexical_teacher_weight"
         case positiveAwareMargin = "positive_aware_margin", mineTop = "mine_top", weightDecay = "weight_decay"
@@ -251,6 +256,7 @@ public struct Recipe: Codable, Sendable {
         maxQueryLength = try c.decodeIfPresent(Int.self, forKey: .maxQueryLength) ?? d.maxQueryLength
         maxPassageLength = try c.decodeIfPresent(Int.self, forKey: .maxPassageLength) ?? d.maxPassageLength
         poolings = try c.decodeIfPresent([Pooling].self, forKey: .poolings) ?? d.poolings
+        poolingWeights = try c.decodeIfPresent([String: Float].self, forKey: .poolingWeights)
         mask = try c.decodeIfPresent(AttentionMask.self, forKey: .mask) ?? d.mask
         temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? d.temperature
         teacherTemperature = try c.decodeIfPresent(Float.self, forKey: .teacherTemperature) ?? d.teacherTemperature
@@ -277,6 +283,8 @@ public struct Recipe: Codable, Sendable {
     /// The InfoNCE temperature τ and the passage length cap in force during `stage`.
     public func temperature(in stage: Stage) -> Float { stage.temperature ?? temperature }
     public func maxPassageLength(in stage: Stage) -> Int { stage.maxPassageLength ?? maxPassageLength }
+    /// The weight of `pooling`'s loss in the trained sum.
+    public func weight(of pooling: Pooling) -> Float { poolingWeights?[pooling.rawValue] ?? 1 }
 
     public static func load(path: String) throws -> Recipe {
         guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badRecipe("cannot read \(path)") }
@@ -288,6 +296,12 @@ public struct Recipe: Codable, Sendable {
     public func validate() throws {
         guard !stages.isEmpty else { throw TrainingError.badRecipe("no stages") }
         guard !poolings.isEmpty else { throw TrainingError.badRecipe("poolings is empty") }
+        for (name, w) in poolingWeights ?? [:] {
+            guard let p = Pooling(rawValue: name), poolings.contains(p) else {
+                throw TrainingError.badRecipe("pooling_weights: \(name) is not one of the trained poolings (\(poolings.map(\.rawValue).joined(separator: ", ")))")
+            }
+            guard w >= 0, w.isFinite else { throw TrainingError.badRecipe("pooling_weights: \(name) must be ≥ 0") }
+        }
         guard lexicalTeacherWeight >= 0, lexicalTeacherWeight.isFinite else { throw TrainingError.badRecipe("lexical_teacher_weight must be ≥ 0") }
         guard (0...1).contains(distillWeight) else { throw TrainingError.badRecipe("distill_weight must be in [0, 1]") }
         guard Set(stages.map(\.name)).count == stages.count else { throw TrainingError.badRecipe("stage names must be unique") }

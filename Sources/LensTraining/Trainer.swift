@@ -236,7 +236,10 @@ public final class Trainer: @unchecked Sendable {
             let r = loss.compute(queries: q, candidates: c, width: d, positive: b.positive, allowed: b.allowed, teacherScores: b.teacher)
             report.loss[p] = r.loss
             report.accuracy[p] = r.accuracy
-            TrainingPooling.backward(pooled, dE: r.dQ + r.dC, batch: b.packed, poolStart: b.poolStart,
+            var dE = r.dQ + r.dC
+            let w = recipe.weight(of: p)
+            if w != 1 { for i in dE.indices { dE[i] *= w } }
+            TrainingPooling.backward(pooled, dE: dE, batch: b.packed, poolStart: b.poolStart,
                                      into: p == .latent ? dLatent.pointer : dHidden.pointer)
         }
         BF16Matmul.with(matmulPrecision) {

@@ -864,6 +864,49 @@ func wordDropoutDeletesWholeWordsOfPassagesOnly(rate: Double) throws {
     #expect(String(decoding: try JSONEncoder().encode(recipe), as: UTF8.self).contains("\"average_with_start_of\":\"stage2\""))
 }
 
+/// `pooling_weights` scales each pooling's loss in the trained sum: weights 0 on mean and EOS
+/// train exactly what `poolings: [latent]` trains (bit for bit), a weight of 0.5 on EOS trains
+/// something else, and the losses are logged unweighted either way.
+@Test func poolingWeightsScaleEachLossInTheSum() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    func run(_ name: String, _ edit: (inout Recipe) -> Void) throws -> (Trainer, [StepReport]) {
+        var recipe = tinyRecipe(data: data, steps: [3, 1])
+        edit(&recipe)
+        try recipe.validate()
+        let t = try Trainer(recipe: recipe, root: "/", output: data + "/" + name, tokenizerPath: tinyTokenizer) { _ in }
+        var reports: [StepReport] = []
+        try t.run { _, rep, _ in reports.append(rep) }
+        return (t, reports)
+    }
+    let (latentOnly, a) = try run("latent") { $0.poolings = [.latent] }
+    let (zeroed, b) = try run("zeroed") { $0.poolingWeights = ["mean": 0, "eos": 0] }
+    let (half, c) = try run("half") { $0.poolingWeights = ["eos": 0.5] }
+    let (plain, d) = try run("plain") { _ in }
+    #expect(differingTensors(latentOnly, zeroed).isEmpty)
+    #expect(!differingTensors(half, plain).isEmpty && !differingTensors(half, zeroed).isEmpty)
+    #expect(a.map { $0.loss[.latent] } == b.map { $0.loss[.latent] })
+    #expect(a[0].loss[.mean] == nil && b[0].loss[.mean] != nil)
+    // Step 1 runs on the initial weights: every pooling's logged loss is the same whatever its weight.
+    for p in Pooling.allCases { #expect(c[0].loss[p] == d[0].loss[p] && b[0].loss[p] == d[0].loss[p], "\(p)") }
+    #expect(c[1].loss[.latent] != d[1].loss[.latent])
+    for bad in [["cls": Float(1)], ["eos": -1], ["mean": .nan]] {
+        var r = tinyRecipe(data: data, steps: [1, 1])
+        r.poolingWeights = bad
+        #expect(throws: TrainingError.self) { try r.validate() }
+    }
+    var r = tinyRecipe(data: data, steps: [1, 1])
+    r.poolings = [.latent]
+    r.poolingWeights = ["eos": 1]
+    #expect { try r.validate() } throws: { "\($0)".contains("not one of the trained poolings") }
+    // Absent, the key is not written, so recipes without it keep their identity (checkpoint hash).
+    let shipped = try Recipe.load(path: trainingRepoRoot.appendingPathComponent("Models/recipes/nvembed-mini.json").path)
+    #expect(shipped.poolingWeights == nil)
+    #expect(!String(decoding: try JSONEncoder().encode(shipped), as: UTF8.self).contains("pooling_weights"))
+    let parsed = try JSONDecoder().decode(Recipe.self, from: Data("{\"pooling_weights\": {\"mean\": 0.25}}".utf8))
+    #expect(parsed.weight(of: .mean) == 0.25 && parsed.weight(of: .latent) == 1)
+}
+
 @Test func recipeErrorsAreClear() throws {
     var r = Recipe()
     r.stages = []
