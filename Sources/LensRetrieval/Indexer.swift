@@ -64,6 +64,7 @@ public struct IndexProgress: Sendable {
     public var embeddedNow = 0
     public var tokensNow = 0
     public var seconds = 0.0
+    /// "embedding", "stored" (every vector was already in the store), then "writing matrices".
     public var phase = "embedding"
 }
 
@@ -121,6 +122,7 @@ public enum CorpusIndexer {
         var seen = Set<ContentHash>()
         for (i, h) in hashes.enumerated() where !(have ?? []).contains(h) && seen.insert(h).inserted { missing.append(i) }
         var prog = IndexProgress(done: docs.count - missing.count, total: docs.count)
+        if missing.isEmpty { prog.phase = "stored" }
         progress(prog)
         let t0 = monotonicSeconds()
         var embedOptions = EmbedOptions(poolings: options.poolings, mask: options.mask, instruction: options.instruction, maxLength: options.maxLength)

@@ -68,7 +68,11 @@ func openIndexed(_ args: CorpusArguments, model: EmbeddingModel, mask: Attention
         let eta = rate > 0 ? Double(p.total - p.done) / rate : 0
         let bar = String(repeating: "█", count: Int(frac * 30)) + String(repeating: "·", count: 30 - Int(frac * 30))
         let tokenRate = p.seconds > 0 ? Double(p.tokensNow) / p.seconds : 0
-        let line = "indexing \(bar) \(p.done)/\(p.total)  \(Int(rate)) docs/s  \(Int(tokenRate)) tokens/s  ETA \(formatDuration(eta))  (\(p.phase))"
+        // Rates only once something was embedded in this run (a store that already holds every
+        // vector would otherwise read "0 docs/s").
+        let speed = p.embeddedNow > 0 ? "\(Int(rate)) docs/s  \(Int(tokenRate)) tokens/s  ETA \(formatDuration(eta))"
+            : p.done == p.total ? "every vector already stored" : "starting"
+        let line = "indexing \(bar) \(p.done)/\(p.total)  \(speed)  (\(p.phase))"
         FileHandle.standardError.write(Data(((tty ? "\r\u{1B}[K" : "") + line + (tty ? "" : "\n")).utf8))
     }, issues: { list in
         for i in list.prefix(20) { warn("\(i); skipped") }

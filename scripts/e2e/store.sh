@@ -44,6 +44,11 @@ check "nothing already stored was lost between kills (counts never decrease)" "p
 check "resume embeds only what was missing ($embedded = $N − $before stored)" "[[ $embedded == $((N - before)) ]]"
 "$BIN" index --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" >"$T/out" 2>&1
 check "a third run embeds nothing" "grep -q '$N documents indexed' $T/out"
+# The same texts under another file name: every vector is in the store, only matrices are new.
+cp "$T/corpus.jsonl" "$T/copy.jsonl"
+"$BIN" index --model "$MODEL" --corpus "$T/copy.jsonl" --store "$T/store" >"$T/out" 2>&1
+check "a copy of the corpus reuses every stored vector, and its progress says so (no zero rate)" \
+  "grep -q '0 embedded now' $T/out && grep -q 'every vector already stored  (stored)' $T/out && ! grep -q ' 0 docs/s' $T/out"
 
 # Search equals a brute-force reference computed from exported vectors.
 "$BIN" export --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --format npy --out "$T/vec.npy" >/dev/null 2>&1
