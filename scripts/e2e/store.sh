@@ -48,7 +48,7 @@ check "a third run embeds nothing" "grep -q '$N documents indexed' $T/out"
 cp "$T/corpus.jsonl" "$T/copy.jsonl"
 "$BIN" index --model "$MODEL" --corpus "$T/copy.jsonl" --store "$T/store" >"$T/out" 2>&1
 check "a copy of the corpus reuses every stored vector, and its progress says so (no zero rate)" \
-  "grep -q '0 embedded now' $T/out && grep -q 'every vector already stored  (stored)' $T/out && ! grep -q ' 0 docs/s' $T/out"
+  "grep -q '; 0 embedded now' $T/out && grep -q 'every vector already stored  (stored)' $T/out && ! grep -q ' 0 docs/s' $T/out"
 
 # Search equals a brute-force reference computed from exported vectors.
 "$BIN" export --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --format npy --out "$T/vec.npy" >/dev/null 2>&1
