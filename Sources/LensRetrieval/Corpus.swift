@@ -11,8 +11,8 @@ public struct Document: Sendable, Equatable {
         self.title = title
         self.text = text
     }
-    /// What gets embedded: "title text" (title omitted when empty).
-    public var embeddingText: String { title.isEmpty ? text : title + " " + text }
+    /// What gets embedded: "title text" (either omitted when empty).
+    public var embeddingText: String { title.isEmpty ? text : text.isEmpty ? title : title + " " + text }
 }
 
 /// Input formats `Corpus.load` understands.
@@ -96,9 +96,28 @@ public struct Corpus: Sendable {
         do { return try readAllBytes(path: path) } catch { throw LineIssue(file: path, line: 0, reason: "cannot read: \(error)") }
     }
 
+    /// Gathers the documents of one file with the checks every record-per-line format shares:
+    /// a record with nothing to embed (no title, empty or blank text) is reported at its line
+    /// and skipped; a record without an id gets "file:line". A repeated id is kept: a corpus
+    /// keys documents by position and ids are labels (BEIR folders, where qrels join on ids,
+    /// skip repeats in `BEIRDataset.load`).
+    struct Collector {
+        let file: String
+        var documents: [Document] = []
+
+        mutating func add(_ d: Document, line: Int, _ issues: inout [LineIssue]) {
+            var d = d
+            if d.embeddingText.allSatisfy(\.isWhitespace) {
+                issues.append(LineIssue(file: file, line: line, reason: "empty text")); return
+            }
+            if d.id.isEmpty { d.id = "\(URL(fileURLWithPath: file).lastPathComponent):\(line)" }
+            documents.append(d)
+        }
+    }
+
     static func loadJSONL(_ path: String, _ o: CorpusOptions, _ issues: inout [LineIssue]) throws -> [Document] {
-        var docs: [Document] = []
         let file = path == "-" ? "<stdin>" : path
+        var docs = Collector(file: file)
         for (line, r) in utf8Lines(try read(path), file: file) {
             switch r {
             case .failure(let e): issues.append(e)
@@ -110,11 +129,11 @@ public struct Corpus: Sendable {
                 guard let text = obj[o.textField] as? String else {
                     issues.append(LineIssue(file: file, line: line, reason: "no string field \"\(o.textField)\"")); continue
                 }
-                let id = (obj[o.idField] as? String) ?? (obj[o.idField] as? Int).map(String.init) ?? "\(URL(fileURLWithPath: file).lastPathComponent):\(line)"
-                docs.append(Document(id: id, title: (obj[o.titleField] as? String) ?? "", text: text))
+                let id = (obj[o.idField] as? String) ?? (obj[o.idField] as? Int).map(String.init)
+                docs.add(Document(id: id ?? "", title: (obj[o.titleField] as? String) ?? "", text: text), line: line, &issues)
             }
         }
-        return docs
+        return docs.documents
     }
 
     /// TSV (no quoting) or CSV (RFC 4180 quoting, quoted fields may span lines) with a header row.
@@ -143,17 +162,15 @@ public struct Corpus: Sendable {
             throw LineIssue(file: file, line: header.line, reason: "header has no \"\(o.textField)\" column (columns: \(cols.joined(separator: ", ")))")
         }
         let ii = cols.firstIndex(of: o.idField.lowercased()), hi = cols.firstIndex(of: o.titleField.lowercased())
-        var docs: [Document] = []
+        var docs = Collector(file: file)
         for row in rows.dropFirst() {
             guard row.fields.count == cols.count else {
                 issues.append(LineIssue(file: file, line: row.line, reason: "\(row.fields.count) fields, header has \(cols.count)")); continue
             }
-            let text = row.fields[ti]
-            if text.isEmpty { issues.append(LineIssue(file: file, line: row.line, reason: "empty text")); continue }
-            docs.append(Document(id: ii.map { row.fields[$0] } ?? "\(URL(fileURLWithPath: file).lastPathComponent):\(row.line)",
-                                 title: hi.map { row.fields[$0] } ?? "", text: text))
+            docs.add(Document(id: ii.map { row.fields[$0] } ?? "", title: hi.map { row.fields[$0] } ?? "", text: row.fields[ti]),
+                     line: row.line, &issues)
         }
-        return docs
+        return docs.documents
     }
 
     static func parseCSV(_ text: String, file: String, _ issues: inout [LineIssue]) -> [(line: Int, fields: [String])] {

@@ -25,6 +25,21 @@ func write(_ path: String, _ s: String) { write(path, Array(s.utf8)) }
     #expect(c.issues[2].reason.contains("invalid UTF-8"))
 }
 
+/// Nothing to embed is a problem at its line in every record format (an empty string would
+/// otherwise be embedded and rank by noise); a title alone is something to embed.
+@Test func emptyRecordsAreReportedAlike() throws {
+    let d = tempDir("empty")
+    write(d + "/c.jsonl", "{\"id\": \"e\", \"text\": \"\"}\n{\"id\": \"w\", \"text\": \" \\t \"}\n{\"id\": \"t\", \"title\": \"only a title\", \"text\": \"\"}\n{\"text\": \"body\"}\n")
+    let j = try Corpus.load(d + "/c.jsonl")
+    #expect(j.documents.map(\.id) == ["t", "c.jsonl:4"])
+    #expect(j.documents[0].embeddingText == "only a title")
+    #expect(j.issues.map(\.description) == ["\(d)/c.jsonl:1: empty text", "\(d)/c.jsonl:2: empty text"])
+    write(d + "/c.tsv", "id\ttitle\ttext\n\tHead\t\n\t\t  \nx\t\tbody\n")
+    let t = try Corpus.load(d + "/c.tsv")
+    #expect(t.documents.map(\.id) == ["c.tsv:2", "x"])   // an empty id cell falls back to file:line
+    #expect(t.issues.map(\.description) == ["\(d)/c.tsv:3: empty text"])
+}
+
 @Test func configurableFieldNames() throws {
     let d = tempDir("fields")
     write(d + "/c.jsonl", "{\"doc\": \"x\", \"head\": \"H\", \"body\": \"B\"}\n")
