@@ -191,12 +191,20 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
     guard let o = s.outcome, let hits = o.hits[p] else { return }
     let count = "\(hits.count) hits "
     if DisplayWidth.of(title) + DisplayWidth.of(count) < width { g.put(count, row: row, column: column + width - DisplayWidth.of(count), role: .dim) }
-    let linesPer = height - 1 >= 2 * min(hits.count, s.k) ? 2 : 1
-    let visible = max(1, (height - 1) / linesPer)
+    // Two lines a hit (title, then text) when every hit fits so; when they fit on one line each
+    // with rows to spare, the first hits get their text line until the rows run out; otherwise
+    // one line each, scrolled around the selection.
+    let avail = height - 1
+    let visible: Int, withText: Int
+    if avail >= 2 * min(hits.count, s.k) { visible = max(1, avail / 2); withText = visible }
+    else if avail >= hits.count { visible = hits.count; withText = avail - hits.count }
+    else { visible = max(1, avail); withText = 0 }
     let sel = s.selected[p] ?? 0
     let first = max(0, min(sel - visible / 2, hits.count - visible))
+    var r = row + 1
     for (i, hit) in hits.enumerated().dropFirst(first).prefix(visible) {
-        let r = row + 1 + (i - first) * linesPer
+        let linesPer = i - first < withText ? 2 : 1
+        defer { r += linesPer }
         let isSel = focused && i == sel
         let role: Role = isSel ? .selected : .normal
         if isSel { g.fill(row: r, column: column, height: linesPer, width: width, role: .selected) }

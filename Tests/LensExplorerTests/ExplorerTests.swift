@@ -192,6 +192,24 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     }
 }
 
+/// A pane that fits its hits one line each with rows to spare gives those rows to the top hits'
+/// text lines (the title alone says little for a Debian package or a docs section); a pane
+/// that fits two lines a hit shows every text line.
+@Test func spareRowsGoToTheTopHitsText() {
+    let titles = (1...10).map { "doc\($0) #\($0)" }
+    func shown(rows: Int) -> (titles: [String], withText: [String]) {
+        var s = makeState(rows: rows, columns: 120)
+        _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: titles, .mean: titles, .eos: titles])))
+        let text = render(s).text
+        return (titles.filter { text.contains($0 + " ") }, titles.filter { text.contains("snippet of " + $0) })
+    }
+    let tight = shown(rows: 28)
+    #expect(tight.titles == titles)
+    #expect(!tight.withText.isEmpty && tight.withText.count < titles.count)
+    #expect(tight.withText == Array(titles.prefix(tight.withText.count)))
+    #expect(shown(rows: 60).withText == titles)
+}
+
 @Test func wideCharactersNeverShiftColumns() {
     var s = makeState(rows: 30, columns: 150)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))
