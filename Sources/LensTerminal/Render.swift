@@ -117,12 +117,20 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     row += 1
 
     let wide = s.columns >= sideBySideColumns
-    let footerRows = s.showHints ? 2 : 1
+    // A short screen keeps every pane's header and two hits: stacked panes need 3 rows each, and
+    // when they would get fewer the key hints go first (? still opens help), then the token strip
+    // (t shows the same weights); the status line stays.
+    let stripPoolings: [Pooling] = wide || s.rows >= 30 ? s.poolings : [s.focus.pooling ?? (s.info.hasLatent ? .latent : .mean)]
+    let stripGroups = wide ? 2 : 1
+    let stripHeight = s.outcome == nil ? 1 : stripGroups * (1 + stripPoolings.count)
+    let needed = wide ? 3 : 3 * s.poolings.count
+    let hints = s.showHints && s.rows - 2 - 1 - row - stripHeight >= needed
+    let footerRows = hints ? 2 : 1
+    let showStrip = s.outcome == nil || s.rows - footerRows - 1 - row - stripHeight >= needed
     // Token strip.
-    if let o = s.outcome {
-        let stripPoolings: [Pooling] = wide || s.rows >= 30 ? s.poolings : [s.focus.pooling ?? (s.info.hasLatent ? .latent : .mean)]
-        let maxLines = wide ? 2 : 1
-        row += renderTokenStrip(o.trace, poolings: stripPoolings, row: row, column: 1, width: s.columns - 2, maxLines: maxLines, grid: &g)
+    if !showStrip {
+    } else if let o = s.outcome {
+        row += renderTokenStrip(o.trace, poolings: stripPoolings, row: row, column: 1, width: s.columns - 2, maxLines: stripGroups, grid: &g)
     } else {
         g.put(s.indexing ?? (s.info.corpora.isEmpty ? "no corpus loaded" : "Type a query and press Enter (live re-ranking after a pause). ? for help."),
               row: row, column: 1, role: .dim)
@@ -151,13 +159,15 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     // Footer: overlap and status.
     let orow = s.rows - footerRows - 1
     g.fill(row: orow, column: 0, height: 1, width: s.columns, role: .status)
-    g.put(" " + overlapLine(s) + "   " + s.status, row: orow, column: 0, role: .status, width: s.columns - 1)
-    if s.showHints {
-        let hints = s.focus.isTextInput
+    let helpTag = s.showHints && !hints && s.columns >= 60 ? "? help " : ""
+    g.put(" " + overlapLine(s) + "   " + s.status, row: orow, column: 0, role: .status, width: s.columns - 1 - helpTag.count)
+    g.put(helpTag, row: orow, column: s.columns - helpTag.count, role: .status)
+    if hints {
+        let line = s.focus.isTextInput
             ? " Enter search · Tab focus · ↑↓ " + (s.focus == .query ? "history" : "presets") + " · Ctrl-A/E/W/U/K edit · Esc panes · F1 help · Ctrl-C quit"
             : " ? help · Tab focus · j/k move · d doc · h heatmap · m map · t weights · c mask · : command · / query · q quit"
         g.fill(row: s.rows - 1, column: 0, height: 1, width: s.columns, role: .hint)
-        g.put(hints, row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+        g.put(line, row: s.rows - 1, column: 0, role: .hint, width: s.columns)
     }
 }
 
@@ -384,10 +394,16 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     renderHeader(s, &g, title: "document")
     guard let d = s.document else { return }
     g.put(" " + d.title, row: 1, column: 0, role: .title, width: s.columns)
+    // The token strip sits at the bottom, in as many groups (a row of pieces and one per pooling)
+    // as leave the text at least three rows: two groups on a normal screen, one on a short one.
+    let groupRows = 1 + s.poolings.count
+    let groups = min(2, max(0, (s.rows - 4 - 3) / groupRows))
     var stripRows = 0
     if let t = d.trace {
-        stripRows = renderTokenStrip(t, poolings: s.poolings, row: s.rows - 2 - (1 + s.poolings.count) * 2, column: 1,
-                                     width: s.columns - 2, maxLines: 2, grid: &g)
+        if groups > 0 {
+            stripRows = renderTokenStrip(t, poolings: s.poolings, row: s.rows - 2 - groups * groupRows, column: 1,
+                                         width: s.columns - 2, maxLines: groups, grid: &g)
+        }
     } else {
         g.put(" tracing…", row: s.rows - 2, column: 0, role: .dim)
     }
@@ -395,7 +411,8 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     let lines = DisplayWidth.wrap(d.text, width: s.columns - 2)
     let start = min(s.documentScroll, max(0, lines.count - bodyRows))
     for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() { g.put(" " + l, row: 2 + i, column: 0) }
-    g.put(" j/k scroll · Esc back  (\(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count) lines)", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    let shown = lines.isEmpty ? "no text" : "lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count)"
+    g.put(" \(shown) · j/k scroll · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
 }
 
 /// Braille canvas: 2×4 dots per cell.

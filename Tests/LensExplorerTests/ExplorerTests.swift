@@ -210,6 +210,32 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(shown(rows: 60).withText == titles)
 }
 
+/// The smallest screen still compares the poolings: every pane keeps its header and top hit
+/// (key hints, then the token strip, give way), and the document view keeps rows for the text
+/// however long the document's token strip is.
+@Test func smallestScreenKeepsEveryPaneAndTheDocumentText() {
+    var s = makeState(rows: minimumRows, columns: minimumColumns)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1", "a2 #4"], .mean: ["b #2", "b2 #5"], .eos: ["c #3", "c2 #6"]])))
+    var t = render(s).text
+    for title in ["a #1", "b #2", "c #3"] { #expect(t.contains(title), "\(title)") }
+    #expect(!t.contains("Enter search"))
+    s.rows = 40
+    t = render(s).text
+    #expect(t.contains("a2 #4") && t.contains("▁hello") && t.contains("Enter search"))   // room again: all back
+
+    s.rows = minimumRows
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character("d")))
+    let pieces = (0..<80).map { TraceToken(piece: "▁w\($0)", pooled: true, share: [.latent: 0.01, .mean: 0.01, .eos: 0]) }
+    let long = TracedText(tokens: pieces, latentProbabilities: [], heads: 0, latents: 0, truncated: false)
+    let words = (0..<80).map { "w\($0)" }.joined(separator: " ")
+    _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc title", text: words, trace: long)))
+    let lines = render(s).text.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines[2].hasPrefix(" w0 w1 w2") && lines[4].contains("w"))   // text rows under the title, above the strip
+    #expect(lines.last?.hasPrefix(" lines 1–4 of 9 ") == true, "\(lines)")
+    #expect(lines.contains { $0.hasPrefix(" tokens ▁w0") })
+}
+
 @Test func wideCharactersNeverShiftColumns() {
     var s = makeState(rows: 30, columns: 150)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))
