@@ -120,7 +120,11 @@ public struct Theme: Equatable, Sendable {
             guard let d = fm.contents(atPath: c) else { continue }
             return try parse(String(decoding: d, as: UTF8.self), source: c)
         }
-        throw ThemeError(source: nameOrPath, line: 0, reason: "no such theme (looked in \(searchFolders.joined(separator: ", ")))")
+        let known = searchFolders.flatMap { f in
+            ((try? fm.contentsOfDirectory(atPath: f)) ?? []).filter { $0.hasSuffix(".theme") }.map { String($0.dropLast(6)) }
+        }.sorted()
+        throw ThemeError(source: nameOrPath, line: 0, reason: "no such theme or file; "
+                         + (known.isEmpty ? "no themes in \(searchFolders.joined(separator: ", "))" : "themes: \(known.joined(separator: ", "))"))
     }
 
     /// Used when no theme file can be found: works on any terminal.

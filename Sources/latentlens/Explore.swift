@@ -24,8 +24,8 @@ struct Explore: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Corpus to load (repeatable; default: SampleCorpora/sampler.jsonl).", valueName: "PATH"))
     var corpus: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Theme name (Themes/NAME.theme) or file.", valueName: "NAME|PATH"))
-    var theme: String = "dark"
+    @Option(name: .long, help: ArgumentHelp("Theme name (Themes/NAME.theme) or file (default: dark).", valueName: "NAME|PATH"))
+    var theme: String?
 
     @Flag(name: .long, help: "No colours (NO_COLOR is honoured too).")
     var noColor = false
@@ -45,6 +45,16 @@ struct Explore: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             guard (1...100).contains(k) else { throw ValidationError("--k must be between 1 and 100") }
+            // Themes first: a misspelt --theme is refused before any corpus is embedded. Without
+            // --theme, a missing Themes/ folder (a binary copied elsewhere) falls back quietly.
+            let themeFolders = [ModelLocator.findInRepo("Themes") ?? "Themes"]
+            let noColorEnv = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+            let useColor = !noColor && !noColorEnv
+            func loadTheme(_ name: String) throws -> Theme {
+                let t = try Theme.load(name, searchFolders: themeFolders)
+                return useColor ? t : t.monochrome
+            }
+            let initialTheme = try theme.map(loadTheme) ?? (try? loadTheme("dark")) ?? (useColor ? Theme.fallback : Theme.fallback.monochrome)
             let model = try modelOptions.load()
             let sources = corpus.isEmpty ? [ModelLocator.findInRepo("SampleCorpora/sampler.jsonl") ?? "SampleCorpora/sampler.jsonl"] : corpus
             var opened: [IndexedCorpus] = []
@@ -53,14 +63,6 @@ struct Explore: ParsableCommand {
                 args.store = store
                 opened.append(try openIndexed(args, model: model, mask: .bidirectional, maxLength: 512))
             }
-            let themeFolders = [ModelLocator.findInRepo("Themes") ?? "Themes"]
-            let noColorEnv = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
-            let useColor = !noColor && !noColorEnv
-            func loadTheme(_ name: String) throws -> Theme {
-                let t = try Theme.load(name, searchFolders: themeFolders)
-                return useColor ? t : t.monochrome
-            }
-            let initialTheme = (try? loadTheme(theme)) ?? (useColor ? Theme.fallback : Theme.fallback.monochrome)
             let info = SessionInfo(modelName: model.name, parameters: model.config.parameterCount, width: model.config.decoder.hiddenSize,
                                    hasLatent: model.hasLatentBlock, threads: BLAS.threads,
                                    corpora: opened.map(\.name), documentCounts: opened.map(\.count))

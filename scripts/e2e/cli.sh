@@ -267,5 +267,7 @@ mkdir -p $T/corrupt && cp $FIX/tiny-nvembed-bf16/{config.json,tokenizer.model} $
 check "truncated weights: exit 1, names file, tensor and bytes" "[[ $rc == 1 ]] && grep -q 'model.safetensors: tensor .*bytes .* lie outside the file' $T/err"
 "$BIN" search --model $FIX/tiny-nvembed-f32 --corpus $T/nowhere.jsonl "  " >$T/out 2>&1; rc=$?
 check "search: an empty query is refused before the corpus is opened" "[[ $rc != 0 ]] && grep -q 'the query is empty' $T/out && ! grep -q nowhere $T/out"
+"$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/theme-store --corpus Tests/Fixtures/explorer-corpus.jsonl --theme nosuch </dev/null >$T/out 2>&1; rc=$?
+check "explore: an unknown --theme is refused before any corpus is embedded, naming the themes there are" "[[ $rc == 1 ]] && grep -q 'nosuch: no such theme or file; themes: 16color, dark, light, monochrome' $T/out && [[ ! -e $T/theme-store ]]"
 
 finish
