@@ -49,11 +49,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            if let perQuery {   // fail before minutes of embedding, not after
-                let parent = (perQuery as NSString).deletingLastPathComponent
-                let dir = parent.isEmpty ? "." : parent
-                guard access(dir, W_OK) == 0 else { throw CLIError("cannot write \(perQuery): \(dir) is not a writable folder") }
-            }
+            if let perQuery { try requireWritableFolder(for: perQuery) }
             let model = try modelOptions.load()
             let options = try encoding.embedOptions(for: model, defaultTask: defaultSearchTask)
             if let corpus { try retrieval(model, options, corpus) } else if let pairs { try similarity(model, options, pairs) }

@@ -246,10 +246,11 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
         w.endArray()
         w.endObject()
         do {
-            try (w.text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let text = Data((w.text + "\n").utf8)
+            try writeFiles([(path, { try $0.write(contentsOf: text) })])
             post(.message("exported to \(path)"))
         } catch {
-            post(.message("export failed: \(error)"))
+            post(.message("export failed: \(error)"))   // "cannot write PATH: the system's reason"
         }
     }
 }

@@ -231,7 +231,11 @@ struct Search: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a corpus's vectors as .npy (one file per pooling) or JSON Lines, for numpy / FAISS.")
+        abstract: "Write a corpus's vectors as .npy (one file per pooling) or JSON Lines, for numpy / FAISS.",
+        discussion: """
+        The output folder is checked before anything is embedded; the files are written all or \
+        none (a full disk leaves no partial file, and earlier files of the same name stay as they were).
+        """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var corpusArgs: CorpusArguments
@@ -248,39 +252,49 @@ struct Export: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             guard ["npy", "jsonl"].contains(format) else { throw ValidationError("--format is npy or jsonl") }
+            try requireWritableFolder(for: out)
             let model = try modelOptions.load()
             let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: 512)
             let poolings = Pooling.allCases.filter { c.matrices[$0] != nil }
             if format == "npy" {
+                // One file per pooling and the ids, written all or none.
                 let base = (out as NSString).deletingPathExtension
+                var files: [(path: String, body: (FileHandle) throws -> Void)] = []
                 for p in poolings {
                     let m = c.matrices[p]!
-                    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(m.count), \(m.width)), }"
-                    var h = Array(header.utf8)
-                    while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }
-                    h.append(0x0A)
-                    var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.count & 0xFF), UInt8(h.count >> 8)] + h)
-                    for i in 0..<m.count { m.row(i).withUnsafeBytes { data.append(contentsOf: $0) } }
-                    let path = "\(base)-\(p.rawValue).npy"
-                    try data.write(to: URL(fileURLWithPath: path))
-                    print("wrote \(path): \(m.count) × \(m.width) float32")
+                    files.append(("\(base)-\(p.rawValue).npy", { fh in
+                        let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(m.count), \(m.width)), }"
+                        var h = Array(header.utf8)
+                        while (10 + h.count + 1) % 64 != 0 { h.append(0x20) }
+                        h.append(0x0A)
+                        try fh.write(contentsOf: [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(h.count & 0xFF), UInt8(h.count >> 8)] + h)
+                        var chunk = Data()
+                        for i in 0..<m.count {
+                            m.row(i).withUnsafeBytes { chunk.append(contentsOf: $0) }
+                            if chunk.count >= 1 << 22 || i == m.count - 1 { try fh.write(contentsOf: chunk); chunk.removeAll(keepingCapacity: true) }
+                        }
+                    }))
                 }
-                var ids = ""
-                for h in c.heads { ids += JSONWriter.quote(h.id) + "\n" }
-                try ids.write(toFile: "\(base)-ids.jsonl", atomically: true, encoding: .utf8)
+                files.append(("\(base)-ids.jsonl", { fh in
+                    var ids = ""
+                    for h in c.heads { ids += JSONWriter.quote(h.id) + "\n" }
+                    try fh.write(contentsOf: Data(ids.utf8))
+                }))
+                try writeFiles(files)
+                for p in poolings { print("wrote \(base)-\(p.rawValue).npy: \(c.matrices[p]!.count) × \(c.matrices[p]!.width) float32") }
                 print("wrote \(base)-ids.jsonl (row order)")
             } else {
-                _ = FileManager.default.createFile(atPath: out, contents: nil)
-                guard let fh = FileHandle(forWritingAtPath: out) else { throw CLIError("cannot write \(out)") }
-                defer { fh.closeFile() }
-                for i in 0..<c.count {
-                    var w = JSONWriter()
-                    w.beginObject()
-                    w.member("id", c.heads[i].id)
-                    for p in poolings { w.key(p.rawValue); w.floats(c.matrices[p]!.row(i)) }
-                    w.endObject()
-                    fh.write(Data((w.text + "\n").utf8))
-                }
+                // Streamed: a large corpus's vectors as text need not fit in memory.
+                try writeFiles([(out, { fh in
+                    for i in 0..<c.count {
+                        var w = JSONWriter()
+                        w.beginObject()
+                        w.member("id", c.heads[i].id)
+                        for p in poolings { w.key(p.rawValue); w.floats(c.matrices[p]!.row(i)) }
+                        w.endObject()
+                        try fh.write(contentsOf: Data((w.text + "\n").utf8))
+                    }
+                })])
                 print("wrote \(out): \(c.count) lines")
             }
         }

@@ -95,6 +95,62 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Refuses an output path whose folder is missing or read-only: called before the minutes of
+/// embedding that precede the write, not after.
+func requireWritableFolder(for path: String) throws {
+    let parent = (path as NSString).deletingLastPathComponent
+    let dir = parent.isEmpty ? "." : parent
+    guard access(dir, W_OK) == 0 else { throw CLIError("cannot write \(path): \(dir) is not a writable folder") }
+}
+
+/// An I/O error in the system's words ("No space left on device"), not Foundation's wrapper.
+func systemReason(_ error: Error) -> String {
+    let ns = error as NSError
+    if let u = ns.userInfo[NSUnderlyingErrorKey] as? NSError, u.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(u.code))) }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    return ns.localizedDescription
+}
+
+/// Writes PATH.partial (`body` fills it); a failed write (a full disk, a missing folder) removes
+/// it and names PATH and the reason in the system's words. `commitPartials` then renames it over
+/// PATH, so a reader never sees half a file and an earlier PATH stays as it was until then.
+func writePartial(_ path: String, _ body: (FileHandle) throws -> Void) throws {
+    let tmp = path + ".partial"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    let fh = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+    do {
+        defer { close(fd) }
+        try body(fh)
+        try fh.synchronize()
+    } catch {
+        unlink(tmp)
+        throw CLIError("cannot write \(path): \(systemReason(error))")
+    }
+}
+
+/// Renames each PATH.partial written by `writePartial` over its PATH.
+func commitPartials(_ paths: [String]) throws {
+    for path in paths where rename(path + ".partial", path) != 0 {
+        let reason = String(cString: strerror(errno))
+        for p in paths { unlink(p + ".partial") }
+        throw CLIError("cannot write \(path): \(reason)")
+    }
+}
+
+/// Writes several files all or none: each through `writePartial`, renamed into place only once
+/// every one is complete; on a failure the partial files written so far are removed.
+func writeFiles(_ files: [(path: String, body: (FileHandle) throws -> Void)]) throws {
+    var done: [String] = []
+    do {
+        for f in files { try writePartial(f.path, f.body); done.append(f.path) }
+    } catch {
+        for p in done { unlink(p + ".partial") }
+        throw error
+    }
+    try commitPartials(done)
+}
+
 /// Writes to stdout without buffering surprises.
 func emit(_ s: String) {
     FileHandle.standardOutput.write(Data((s + "\n").utf8))

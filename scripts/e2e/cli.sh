@@ -270,4 +270,18 @@ check "search: an empty query is refused before the corpus is opened" "[[ $rc !=
 "$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/theme-store --corpus Tests/Fixtures/explorer-corpus.jsonl --theme nosuch </dev/null >$T/out 2>&1; rc=$?
 check "explore: an unknown --theme is refused before any corpus is embedded, naming the themes there are" "[[ $rc == 1 ]] && grep -q 'nosuch: no such theme or file; themes: 16color, dark, light, monochrome' $T/out && [[ ! -e $T/theme-store ]]"
 
+"$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/export-store --corpus Tests/Fixtures/explorer-corpus.jsonl --out $T/nowhere/v.npy >$T/out 2>&1; rc=$?
+check "export into a missing folder: refused before any corpus is embedded" "[[ $rc == 1 ]] && grep -q 'cannot write $T/nowhere/v.npy: $T/nowhere is not a writable folder' $T/out && [[ ! -e $T/export-store ]]"
+# A full disk: a 16 KiB tmpfs where root may mount one (CI's container), else said and left out.
+mkdir -p $T/full
+if mount -t tmpfs -o size=16k tmpfs $T/full 2>/dev/null; then
+  for fmt in jsonl npy; do
+    "$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/export-store --corpus Tests/Fixtures/explorer-corpus.jsonl --format $fmt --out $T/full/v.$fmt >$T/out 2>&1; rc=$?
+    check "export --format $fmt onto a full disk: the file and the system's reason, no partial file left" "[[ $rc == 1 ]] && grep -q 'cannot write $T/full/v.*: No space left on device' $T/out && [[ -z \$(ls -A $T/full) ]]"
+  done
+  umount $T/full
+else
+  echo "note - export onto a full disk: not checked (no tmpfs mount without root)"
+fi
+
 finish

@@ -86,6 +86,12 @@ tm send-keys -t $S Enter
 check "Korean input in the query field" "Query +한국어 문서"
 check "Korean document listed" "한국어 문서"
 esc
+tm send-keys -t $S ":export $STORE/shown.json" Enter
+check ":export writes the neighbours on screen" "exported to $STORE/shown.json"
+if python3 -c "import json, sys; o = json.load(open('$STORE/shown.json')); assert o['query'] == '한국어 문서' and o['results']['latent']" 2>/dev/null; then
+  ok ":export: the file holds the query and its neighbours"; else no ":export: the file holds the query and its neighbours"; fi
+tm send-keys -t $S ":export $STORE/nowhere/shown.json" Enter
+check ":export into a missing folder: the path and the system's reason" "export failed: cannot write $STORE/nowhere/shown.json: No such file or directory"
 tm send-keys -t $S q
 check "q quits with status 0" "\[exit=0\]"
 if tm capture-pane -t $S -p | grep -q "LATENT latent attention"; then no "terminal restored after quit"; else ok "terminal restored after quit"; fi
