@@ -160,7 +160,8 @@ struct Eval: ParsableCommand {
             w.endObject()
             out += w.text + "\n"
         }
-        do { try out.write(toFile: path, atomically: true, encoding: .utf8) } catch { throw CLIError("cannot write \(path): \(error)") }
+        let data = Data(out.utf8)
+        try writeFiles([(path, { try $0.write(contentsOf: data) })])
     }
 
     func writeComparison(_ w: inout JSONWriter, _ h: PairedComparison) {
