@@ -162,7 +162,7 @@ public final class EmbeddingModel: @unchecked Sendable {
         let end = full.utf8.count
         let eos = Token(id: config.decoder.eosTokenID, piece: tokenizer.piece(for: config.decoder.eosTokenID), byteRange: end..<end)
         var tokens = [bos]
-        tokens += tokenizer.encode(full, specialTokens: .parse)
+        tokens += tokenizer.encodeLeading(full, limit: maxLength, specialTokens: .parse)   // a huge text: only its first tokens
         tokens.append(eos)
         let truncated = tokens.count > maxLength
         if truncated { tokens.removeLast(tokens.count - maxLength) }

@@ -33,10 +33,19 @@ public protocol Tokenizer: Sendable {
     var eosID: Int32 { get }
     /// Encodes `text` without adding `<s>` or `</s>`.
     func encode(_ text: String, specialTokens: SpecialTokenHandling) -> [Token]
+    /// Encodes enough of `text` that the first `limit` tokens are exactly `encode(text)`'s
+    /// (all of them when the text has no more): a huge input costs what its first tokens do.
+    func encodeLeading(_ text: String, limit: Int, specialTokens: SpecialTokenHandling) -> [Token]
     /// The piece string of an id.
     func piece(for id: Int32) -> String
     /// Turns ids back into text.
     func decode(_ ids: [Int32]) -> String
+}
+
+extension Tokenizer {
+    public func encodeLeading(_ text: String, limit: Int, specialTokens: SpecialTokenHandling) -> [Token] {
+        encode(text, specialTokens: specialTokens)
+    }
 }
 
 /// A SentencePiece `tokenizer.model` loaded through libsentencepiece.
@@ -63,6 +72,49 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
         // Longest first so that a literal that is a prefix of another never wins.
         self.specials = specials.sorted { $0.literal.count > $1.literal.count }
+        longestPiece = pieces.map(\.utf8.count).max() ?? 1
+        // "▁" (U+2581) is how SentencePiece writes a space. A piece that puts something other
+        // than "▁" right before a "▁" would let a merge join a word to the space after it.
+        spaceStartsEveryPiece = !pieces.contains { p in
+            var previous: Character?
+            for c in p { if c == "▁", let b = previous, b != "▁" { return true }; previous = c }
+            return false
+        }
+    }
+
+    /// Bytes of the longest piece: a text of n bytes has at least n / longestPiece tokens.
+    public let longestPiece: Int
+    /// True when no piece runs from a non-space into a space (as with `split_by_whitespace`,
+    /// Mistral's and LLaMA's models): cutting a text just before a space that follows a
+    /// non-space then leaves every token before the cut as it was.
+    public let spaceStartsEveryPiece: Bool
+
+    /// Cuts a long text before tokenizing it: just before the first space (after a non-space)
+    /// that lies beyond `(limit + 2) · longestPiece` bytes, so the prefix holds more than `limit`
+    /// tokens, each exactly as in the whole text. A text with no such space within four times
+    /// that is cut there at a character boundary: BPE merges only join neighbours, so a cut that
+    /// far past the last kept token leaves it alone (checked on runs of one letter, CJK and
+    /// random scalars in the tests). A vocabulary that joins words to spaces gets no cut.
+    public func encodeLeading(_ text: String, limit: Int, specialTokens: SpecialTokenHandling) -> [Token] {
+        let start = (max(0, limit) + 2) * longestPiece
+        let utf8 = text.utf8
+        guard spaceStartsEveryPiece, utf8.count > start else { return encode(text, specialTokens: specialTokens) }
+        var i = utf8.index(utf8.startIndex, offsetBy: start)
+        var previous = utf8[utf8.index(before: i)]
+        let far = utf8.index(utf8.startIndex, offsetBy: 4 * start, limitedBy: utf8.endIndex)
+        var cut: String.UTF8View.Index?
+        while i < (far ?? utf8.endIndex) {
+            let b = utf8[i]
+            if b == UInt8(ascii: " ") && previous != UInt8(ascii: " ") { cut = i; break }
+            previous = b
+            i = utf8.index(after: i)
+        }
+        if cut == nil, var c = far, c < utf8.endIndex {
+            while (utf8[c] & 0xC0) == 0x80 { c = utf8.index(before: c) }   // a scalar's first byte
+            cut = c
+        }
+        guard let cut else { return encode(text, specialTokens: specialTokens) }
+        return encode(String(text[..<cut]), specialTokens: specialTokens)
     }
 
     public var vocabularySize: Int { pieces.count }

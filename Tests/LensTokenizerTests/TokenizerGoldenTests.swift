@@ -93,3 +93,38 @@ func checkGoldens(_ file: String) throws {
     }
     #expect(cursor == text.utf8.count)
 }
+
+/// A huge text is tokenized only as far as its first tokens need: `encodeLeading` cuts it, and
+/// its first `limit` tokens (ids and byte ranges) must be the whole text's, on prose with runs of
+/// spaces and newlines, on text with no spaces at all (one letter repeated, CJK, random scalars
+/// from many scripts) and on literal special tokens, at limits from 1 to 4096.
+@Test func leadingTokensOfACutTextAreTheWholeTexts() throws {
+    let tok = try SentencePieceTokenizer(path: mistralModel)
+    #expect(tok.spaceStartsEveryPiece, "Mistral's vocabulary should allow exact cuts at spaces")
+    #expect(tok.longestPiece >= 16 && tok.longestPiece <= 64)
+    let corpus = try String(contentsOf: repoRoot.appendingPathComponent("SampleCorpora/sampler.jsonl"), encoding: .utf8)
+    let prose = String(corpus.prefix(400_000))          // JSON punctuation, URLs, code, many scripts
+        .replacingOccurrences(of: "\", \"", with: "\"  \n\n   \"")
+    var rng = SystemRandomNumberGenerator()
+    let scalars: [ClosedRange<UInt32>] = [0x20...0x7E, 0xC0...0x24F, 0x370...0x3FF, 0x400...0x4FF, 0x4E00...0x9FFF, 0xAC00...0xD7A3, 0x1F300...0x1F5FF]
+    var random = ""
+    for _ in 0..<300_000 {
+        let r = scalars[Int.random(in: 0..<scalars.count, using: &rng)]
+        random.unicodeScalars.append(Unicode.Scalar(UInt32.random(in: r, using: &rng))!)
+    }
+    let texts = [prose, String(repeating: "x", count: 900_000), String(repeating: "自然言語処理の研究", count: 40_000),
+                 random, String(repeating: "a</s>b <s>  c ", count: 30_000)]
+    for text in texts {
+        let whole = tok.encode(text, specialTokens: .parse)
+        for limit in [1, 7, 512, 4096] {
+            let lead = tok.encodeLeading(text, limit: limit, specialTokens: .parse)
+            #expect(lead.count > limit, "a cut text keeps more than limit tokens")
+            if text.utf8.count > 4 * (limit + 2) * tok.longestPiece {   // long enough to be cut even without spaces
+                #expect(lead.count < whole.count, "the text was cut (\(text.prefix(20).debugDescription), limit \(limit))")
+            }
+            #expect(Array(lead.prefix(limit)) == Array(whole.prefix(limit)), "\(text.prefix(20).debugDescription), limit \(limit)")
+        }
+    }
+    // A text too short to cut is encoded whole.
+    #expect(tok.encodeLeading("hello world", limit: 1, specialTokens: .parse) == tok.encode("hello world", specialTokens: .parse))
+}
