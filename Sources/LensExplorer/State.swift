@@ -177,6 +177,10 @@ public struct ExplorerState: Equatable, Sendable {
     public var heatmapHead: Int? = nil
     public var heatmapScroll = 0
     public var commandLine: TextField? = nil
+    /// The `/` prompt while it is open.
+    public var findLine: TextField? = nil
+    /// Text the panes are searched for (`/`): matching hits stay bright, the rest dim, and
+    /// n/N move the selection between matches. Empty: no find.
     public var filter: String = ""
     public var status = ""
     public var pendingRequests = 0
@@ -207,4 +211,11 @@ public struct ExplorerState: Equatable, Sendable {
     }
 
     public var poolings: [Pooling] { info.hasLatent ? Pooling.allCases : [.mean, .eos] }
+
+    /// Whether a hit matches the find text (title or text, ignoring case and accents).
+    public func matchesFilter(_ hit: Hit) -> Bool {
+        guard !filter.isEmpty else { return true }
+        let o: String.CompareOptions = [.caseInsensitive, .diacriticInsensitive]
+        return hit.title.range(of: filter, options: o) != nil || hit.snippet.range(of: filter, options: o) != nil
+    }
 }

@@ -82,6 +82,11 @@ public func update(_ s: inout ExplorerState, _ action: Action) -> [Reaction] {
         var r: [Reaction] = []
         if s.overlay == .map { r.append(.loadMap(corpus: s.corpus, pooling: s.mapPooling, query: currentRequest(s))) }
         if firstResults { s.selected = [.latent: 0, .mean: 0, .eos: 0] }
+        if !s.filter.isEmpty {   // a find stays on across searches: where are its matches now?
+            let timing = s.status
+            findNext(&s, 0)
+            s.status += " · " + timing
+        }
         return r
     case let .searchFailed(id, message):
         if id >= s.lastSentRequest { s.pendingRequests = 0 }
@@ -128,6 +133,7 @@ func handleKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     default: break
     }
     if var cmd = s.commandLine { return commandKey(&s, &cmd, key) }
+    if var find = s.findLine { return findKey(&s, &find, key) }
     if s.overlay != .none { return overlayKey(&s, key) }
     if s.focus.isTextInput, let r = textKey(&s, key) { return r }
     return paneKey(&s, key)
@@ -193,7 +199,12 @@ func paneKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .backTab: s.focus = Focus(rawValue: (s.focus.rawValue + Focus.allCases.count - 1) % Focus.allCases.count)!; skipMissingPane(&s, -1); return []
     case .character("q"): s.quit = true; return [.quit]
     case .character("?"): s.overlay = .help; return []
-    case .character("/"): s.focus = .query; return []
+    case .character("/"):
+        if s.focus.pooling == nil { s.focus = s.info.hasLatent ? .latent : .mean }
+        s.findLine = TextField()
+        return []
+    case .character("n"): findNext(&s, 1)
+    case .character("N"): findNext(&s, -1)
     case .character("i"): s.focus = .instruction; return []
     case .character(":"): s.commandLine = TextField(); return []
     case .character("c"): return toggleMask(&s)
@@ -291,6 +302,51 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .none: break
     }
     return []
+}
+
+/// The `/` prompt: the selection follows the first match as the text is typed (from the top of
+/// the focused pane); Enter keeps the find for n/N, Esc drops it.
+func findKey(_ s: inout ExplorerState, _ find: inout TextField, _ key: Key) -> [Reaction] {
+    switch key {
+    case .escape:
+        s.findLine = nil
+        s.filter = ""
+        s.status = ""
+        return []
+    case .enter:
+        s.findLine = nil
+        if s.filter.isEmpty { s.status = "" }
+        return []
+    case .character(let c): find.insert(c)
+    case .backspace:
+        if find.string.isEmpty { s.findLine = nil; s.filter = ""; s.status = ""; return [] }
+        find.backspace()
+    case .left: find.left()
+    case .right: find.right()
+    case .control("u"): find.killToStart()
+    case .control("w"): find.deleteWord()
+    default: break
+    }
+    s.findLine = find
+    s.filter = find.string
+    if let p = s.focus.pooling { s.selected[p] = 0 }
+    findNext(&s, 0)
+    return []
+}
+
+/// Moves the focused pane's selection to the next (+1), previous (−1) or current-or-next (0)
+/// hit matching the find text, wrapping around, and says where the matches are.
+func findNext(_ s: inout ExplorerState, _ direction: Int) {
+    guard !s.filter.isEmpty, let o = s.outcome else { return }
+    let counts = s.poolings.map { p in "\((o.hits[p] ?? []).filter(s.matchesFilter).count) \(p.rawValue)" }.joined(separator: " · ")
+    s.status = "/\(s.filter): \(counts) · n/N next/previous"
+    guard let p = s.focus.pooling, let hits = o.hits[p], !hits.isEmpty else { return }
+    let n = hits.count
+    let from = s.selected[p] ?? 0
+    for step in (direction == 0 ? 0 : 1)...n {
+        let i = ((from + (direction == 0 ? step : direction * step)) % n + n) % n
+        if s.matchesFilter(hits[i]) { s.selected[p] = i; return }
+    }
 }
 
 /// The `:` command line.

@@ -52,11 +52,12 @@ public func render(_ s: ExplorerState) -> CellGrid {
     case .document: renderDocument(s, &g)
     case .map: renderMap(s, &g)
     }
-    if let cmd = s.commandLine {
+    for (prompt, field) in [(":", s.commandLine), ("/", s.findLine)] {
+        guard let field else { continue }
         let row = s.rows - 1
         g.fill(row: row, column: 0, height: 1, width: s.columns, role: .input)
-        g.put(":" + cmd.string, row: row, column: 0, role: .input)
-        g.cursor = (row, min(s.columns - 1, 1 + DisplayWidth.of(String(cmd.text.prefix(cmd.cursor)))))
+        g.put(prompt + field.string, row: row, column: 0, role: .input)
+        g.cursor = (row, min(s.columns - 1, 1 + DisplayWidth.of(String(field.text.prefix(field.cursor)))))
     }
     return g
 }
@@ -165,7 +166,7 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     if hints {
         let line = s.focus.isTextInput
             ? " Enter search · Tab focus · ↑↓ " + (s.focus == .query ? "history" : "presets") + " · Ctrl-A/E/W/U/K edit · Esc panes · F1 help · Ctrl-C quit"
-            : " ? help · Tab focus · j/k move · d doc · h heatmap · m map · t weights · c mask · : command · / query · q quit"
+            : " ? help · Tab focus · j/k move · d doc · h heatmap · m map · t weights · c mask · / find · : command · Esc query · q quit"
         g.fill(row: s.rows - 1, column: 0, height: 1, width: s.columns, role: .hint)
         g.put(line, row: s.rows - 1, column: 0, role: .hint, width: s.columns)
     }
@@ -199,7 +200,7 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
     g.fill(row: row, column: column, height: 1, width: width, role: focused ? .focus : .normal)
     g.put(title, row: row, column: column, role: focused ? .focus : poolingRole(p), width: width)
     guard let o = s.outcome, let hits = o.hits[p] else { return }
-    let count = "\(hits.count) hits "
+    let count = s.filter.isEmpty ? "\(hits.count) hits " : "\(hits.filter(s.matchesFilter).count)/\(hits.count) match "
     if DisplayWidth.of(title) + DisplayWidth.of(count) < width { g.put(count, row: row, column: column + width - DisplayWidth.of(count), role: .dim) }
     // Two lines a hit (title, then text) when every hit fits so; when they fit on one line each
     // with rows to spare, the first hits get their text line until the rows run out; otherwise
@@ -216,7 +217,7 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
         let linesPer = i - first < withText ? 2 : 1
         defer { r += linesPer }
         let isSel = focused && i == sel
-        let role: Role = isSel ? .selected : .normal
+        let role: Role = isSel ? .selected : s.matchesFilter(hit) ? .normal : .dim
         if isSel { g.fill(row: r, column: column, height: linesPer, width: width, role: .selected) }
         let markers = rankMarkers(s, o, p, document: hit.document, rank: i)
         let bar = scoreBar(hit.score, width: 5)
@@ -305,7 +306,8 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
         "Panes             j/k ↑↓ move · g/G top/bottom · Ctrl-D/U half page · ←→ other pane",
         "                  d / Enter document view · h latent-attention heatmap · m corpus map",
         "                  t what the token weights mean · c toggle bidirectional/causal mask",
-        "                  / query · i instruction · H hide hints · q quit",
+        "                  / find in the lists (n/N next/previous match, Esc in the prompt clears)",
+        "                  Esc query · i instruction · H hide hints · q quit",
         "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
         "Map               p / Tab next pooling · Esc back",
         "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",

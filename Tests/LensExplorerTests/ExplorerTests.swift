@@ -236,6 +236,40 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(lines.contains { $0.hasPrefix(" tokens ▁w0") })
 }
 
+/// `/` finds text in the lists (tui.md convention 4): the selection follows the first match as
+/// it is typed, n/N step through matches with wrap-around, other hits dim, each pane counts its
+/// matches, the find outlives a new search, and Esc in the prompt clears it.
+@Test func findMovesBetweenMatchesAndDimsTheRest() {
+    var s = makeState()
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["alpha #1", "beta #2", "gamma #3", "Älphabet #4"], .mean: ["beta #2", "alpha #1"], .eos: ["zeta #9"]])))
+    s.focus = .mean
+    _ = update(&s, .key(.character("/")))
+    #expect(s.findLine != nil)
+    _ = type(&s, "ALPHA")
+    #expect(s.filter == "ALPHA" && s.selected[.mean] == 1)          // the first match in the focused pane
+    #expect(s.status.hasPrefix("/ALPHA: 2 latent · 1 mean · 0 eos"))  // case and accents ignored
+    #expect(render(s).line(s.rows - 1).hasPrefix("/ALPHA"))
+    _ = update(&s, .key(.enter))
+    #expect(s.findLine == nil && s.filter == "ALPHA")
+    s.focus = .latent
+    for expected in [3, 0, 3] { _ = update(&s, .key(.character("n"))); #expect(s.selected[.latent] == expected) }
+    _ = update(&s, .key(.character("N")))
+    #expect(s.selected[.latent] == 0)
+    let g = render(s)
+    #expect(g.text.contains("2/4 match") && g.text.contains("1/2 match") && g.text.contains("0/1 match"))
+    func role(of title: String) -> Role? {
+        for r in 0..<g.rows { if let c = g.line(r).range(of: title) { return g[r, g.line(r).distance(from: g.line(r).startIndex, to: c.lowerBound)].role } }
+        return nil
+    }
+    #expect(role(of: "beta #2") == .dim && role(of: "gamma #3") == .dim && role(of: "Älphabet #4") == .normal)
+    // A new search keeps the find and counts again.
+    _ = update(&s, .searchFinished(outcome(id: 5, titles: [.latent: ["one #5", "alpha two #6"], .mean: ["x #7"], .eos: ["y #8"]])))
+    #expect(s.status.hasPrefix("/ALPHA: 1 latent · 0 mean · 0 eos") && s.selected[.latent] == 1)
+    _ = update(&s, .key(.character("/")))
+    _ = update(&s, .key(.escape))
+    #expect(s.filter.isEmpty && s.findLine == nil && render(s).text.contains("2 hits"))
+}
+
 @Test func wideCharactersNeverShiftColumns() {
     var s = makeState(rows: 30, columns: 150)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))

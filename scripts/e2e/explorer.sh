@@ -80,6 +80,12 @@ check "below minimum: clear message" "Terminal too small"
 tm resize-window -t $S -x 200 -y 60
 check "200×60: side by side again" "LATENT latent attention.*MEAN mean pool"
 tm send-keys -t $S /
+tm send-keys -t $S "pip"
+check "/ finds in the lists: matches counted per pooling" "/pip: [0-9]+ latent · [0-9]+ mean · [0-9]+ eos · n/N"
+check "/ finds in the lists: the pane counts its matches" "[0-9]+/10 match"
+tm send-keys -t $S Enter
+tm send-keys -t $S n
+esc
 tm send-keys -t $S C-u
 tm send-keys -t $S "한국어 문서"
 tm send-keys -t $S Enter
