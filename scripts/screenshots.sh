@@ -37,7 +37,14 @@ esc
 tm resize-window -t s -x 70 -y 24
 shot 08-narrow-70x24
 tm resize-window -t s -x 160 -y 48
-tm send-keys -t s / C-u "한국어 임베딩" Enter
+esc   # from a pane, Esc goes to the query
+tm send-keys -t s C-u "한국어 임베딩" Enter
 wait_for "overlap@10"
 shot 09-korean-query
+tm send-keys -t s C-u "compress files" Enter
+wait_for "▁compress"
+esc
+tm send-keys -t s / gzip
+wait_for "/gzip: "
+shot 10-find
 tm send-keys -t s C-c

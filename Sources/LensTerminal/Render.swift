@@ -105,7 +105,7 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     g.fill(row: row, column: x, height: 1, width: s.columns - x, role: .input)
     let q = s.query.string
     if q.isEmpty && s.focus != .query {
-        g.put("type a query (/ to focus)", row: row, column: x, role: .dim)
+        g.put("type a query (Esc in a pane focuses it)", row: row, column: x, role: .dim)
     } else {
         g.put(q, row: row, column: x, role: .input, width: s.columns - x - 3)
     }
