@@ -124,10 +124,12 @@ func searchReaction(_ s: inout ExplorerState) -> Reaction {
 
 // MARK: - keys
 
-func handleKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
-    // Always: Ctrl-C quits, Ctrl-L redraws, F1 help, resize handled by the loop.
+func handleKey(_ s: inout ExplorerState, _ pressed: Key) -> [Reaction] {
+    if pressed == .control("c") { s.quit = true; return [.quit] }   // whatever the remaps say
+    let typing = s.commandLine != nil || s.findLine != nil || (s.overlay == .none && s.focus.isTextInput)
+    let key = typing ? pressed : s.keyMap[pressed] ?? pressed
+    // Always: Ctrl-L redraws, F1 help, resize handled by the loop.
     switch key {
-    case .control("c"): s.quit = true; return [.quit]
     case .control("l"): return [.redraw]
     case .function(1): s.overlay = s.overlay == .help ? .none : .help; return []
     default: break

@@ -16,7 +16,8 @@ struct Explore: ParsableCommand {
         Opens on the bundled model (Models/nvembed-mini) and corpus (SampleCorpora/sampler.jsonl). \
         A corpus is embedded the first time it is opened (progress on the terminal; Ctrl-C stops \
         cleanly and keeps what is done); after that it opens from the store at once. Press ? inside \
-        for keys. Every view has a non-interactive twin: `latentlens search --json`, `embed --trace`.
+        for keys. Every view has a non-interactive twin: `latentlens search --json`, `embed --trace`. \
+        Settings and key remaps: $XDG_CONFIG_HOME/latentlens/config (README.md); options here win.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -24,7 +25,7 @@ struct Explore: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Corpus to load (repeatable; default: SampleCorpora/sampler.jsonl).", valueName: "PATH"))
     var corpus: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Theme name (Themes/NAME.theme) or file (default: dark).", valueName: "NAME|PATH"))
+    @Option(name: .long, help: ArgumentHelp("Theme name (Themes/NAME.theme, or themes/ in the config folder) or file (default: the config's, else dark).", valueName: "NAME|PATH"))
     var theme: String?
 
     @Flag(name: .long, help: "No colours (NO_COLOR is honoured too).")
@@ -33,8 +34,8 @@ struct Explore: ParsableCommand {
     @Flag(name: .long, help: "Do not capture the mouse.")
     var noMouse = false
 
-    @Option(name: .long, help: "Neighbours per pooling.")
-    var k: Int = 10
+    @Option(name: .long, help: "Neighbours per pooling (default: the config's, else 10).")
+    var k: Int?
 
     @Option(name: .long, help: ArgumentHelp("Store folder (default $XDG_CACHE_HOME/latentlens).", valueName: "DIR"))
     var store: String?
@@ -44,17 +45,20 @@ struct Explore: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            guard (1...100).contains(k) else { throw ValidationError("--k must be between 1 and 100") }
+            if let k, !(1...100).contains(k) { throw ValidationError("--k must be between 1 and 100") }
+            // User settings ($XDG_CONFIG_HOME/latentlens/config); options given here win.
+            let config = try ExplorerConfig.load()
+            let k = self.k ?? config.k ?? 10
             // Themes first: a misspelt --theme is refused before any corpus is embedded. Without
             // --theme, a missing Themes/ folder (a binary copied elsewhere) falls back quietly.
-            let themeFolders = [ModelLocator.findInRepo("Themes") ?? "Themes"]
+            let themeFolders = (ExplorerConfig.folder().map { [$0 + "/themes"] } ?? []) + [ModelLocator.findInRepo("Themes") ?? "Themes"]
             let noColorEnv = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
             let useColor = !noColor && !noColorEnv
             func loadTheme(_ name: String) throws -> Theme {
                 let t = try Theme.load(name, searchFolders: themeFolders)
                 return useColor ? t : t.monochrome
             }
-            let initialTheme = try theme.map(loadTheme) ?? (try? loadTheme("dark")) ?? (useColor ? Theme.fallback : Theme.fallback.monochrome)
+            let initialTheme = try (theme ?? config.theme).map(loadTheme) ?? (try? loadTheme("dark")) ?? (useColor ? Theme.fallback : Theme.fallback.monochrome)
             let model = try modelOptions.load()
             let sources = corpus.isEmpty ? [ModelLocator.findInRepo("SampleCorpora/sampler.jsonl") ?? "SampleCorpora/sampler.jsonl"] : corpus
             var opened: [IndexedCorpus] = []
@@ -67,12 +71,13 @@ struct Explore: ParsableCommand {
                                    hasLatent: model.hasLatentBlock, threads: BLAS.threads,
                                    corpora: opened.map(\.name), documentCounts: opened.map(\.count))
             var state = ExplorerState(info: info, presets: explorerPresets())
+            config.apply(to: &state)
             state.k = k
             state.themeName = initialTheme.name
             if !model.hasLatentBlock { state.focus = .query }
             if let q = query { state.query.set(q) }
             let backend = try ExplorerEngine(model: model, corpora: opened)
-            let terminal = CursesTerminal(theme: initialTheme, color: useColor, mouse: !noMouse)
+            let terminal = CursesTerminal(theme: initialTheme, color: useColor, mouse: !noMouse && config.mouse ?? true)
             let loop = ExplorerLoop(state: state, terminal: terminal, backend: backend, themeLoader: loadTheme)
             var initial: [Reaction] = []
             if let q = query, !q.isEmpty {

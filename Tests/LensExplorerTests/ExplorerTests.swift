@@ -370,3 +370,49 @@ final class FakeBackend: ExplorerBackend {
     #expect(DisplayWidth.truncate("한국어 텍스트", to: 5) == "한국…")
     #expect(DisplayWidth.wrap("aaa bbb ccc", width: 7) == ["aaa bbb", "ccc"])
 }
+
+/// The config file (tui.md convention 11): settings, key remaps, and every mistake named by
+/// file and line.
+@Test func configParsesRemapsAndNamesMistakes() throws {
+    let c = try ExplorerConfig.parse("""
+        # comment
+        theme = light
+        k = 20          # trailing comment
+        mouse = off
+        hints = no
+        live = on
+        map x = h
+        map ctrl-n = j
+        map F2 = ?
+        map space = pgdn
+        """, source: "cfg")
+    #expect(c.theme == "light" && c.k == 20 && c.mouse == false && c.hints == false && c.live == true)
+    #expect(c.keyMap == [.character("x"): .character("h"), .control("n"): .character("j"), .function(2): .character("?"), .character(" "): .pageDown])
+    for (text, message) in [("k = 0", "cfg:1: k is a number from 1 to 100, not \"0\""),
+                            ("\n\nmouse = maybe", "cfg:3: mouse is on or off, not \"maybe\""),
+                            ("colour = red", "cfg:1: unknown setting \"colour\" (theme, k, mouse, hints, live, map KEY)"),
+                            ("map xx = h", "cfg:1: unknown key name \"xx\""),
+                            ("theme light", "cfg:1: expected KEY = VALUE"),
+                            ("theme =", "cfg:1: theme has no value")] {
+        #expect { _ = try ExplorerConfig.parse(text, source: "cfg") } throws: { e in "\(e)".hasPrefix(message) }
+    }
+    #expect(ExplorerConfig.folder(environment: ["XDG_CONFIG_HOME": "/x", "HOME": "/h"]) == "/x/latentlens")
+    #expect(ExplorerConfig.folder(environment: ["HOME": "/h"]) == "/h/.config/latentlens")
+
+    // Remaps act outside text fields only; Ctrl-C quits whatever they say.
+    var s = makeState()
+    var remap = ExplorerConfig()
+    remap.keyMap = [.character("x"): .character("h"), .control("c"): .character("j"), .character("w"): .character("j")]
+    remap.k = 7
+    remap.apply(to: &s)
+    #expect(s.k == 7)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1", "b #2"], .mean: ["b #2"], .eos: ["c #3"]])))
+    _ = type(&s, "wx")                           // typed into the query: no remap
+    #expect(s.query.string == "wx" && s.overlay == .none)
+    _ = update(&s, .key(.escape))                // to the panes
+    _ = update(&s, .key(.character("w")))
+    #expect(s.selected[.latent] == 1)            // w does what j does
+    _ = update(&s, .key(.character("x")))
+    #expect(s.overlay == .heatmap)               // x does what h does
+    #expect(update(&s, .key(.control("c"))) == [.quit])
+}

@@ -7,6 +7,7 @@ BIN=${BIN:-$(swift build --show-bin-path)/latentlens}
 FIX=Tests/LensModelTests/Fixtures
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+export XDG_CONFIG_HOME=$T/config   # the user's own explorer config never reaches the tests
 source scripts/e2e/lib.sh
 
 for c in "" explore tokenize embed index search export eval train bench; do

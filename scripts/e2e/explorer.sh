@@ -8,6 +8,7 @@ MODEL=${MODEL:-Models/nvembed-mini}
 [[ -f $MODEL/config.json ]] || MODEL=Tests/LensModelTests/Fixtures/tiny-nvembed-f32
 CORPUS=Tests/Fixtures/explorer-corpus.jsonl
 STORE=$(mktemp -d)
+CONFIG=$STORE/config-home   # XDG_CONFIG_HOME: empty unless a check writes a config
 SOCK=latentlens-e2e-$$
 S=x
 tm() { command tmux -L "$SOCK" "$@"; }
@@ -28,7 +29,7 @@ check() { if wait_for "$2" "${3:-15}"; then ok "$1"; else no "$1"; fi; }
 start() {  # start COLS ROWS [ENV...]
   local cols=$1 rows=$2; shift 2
   tm kill-server 2>/dev/null && sleep 0.3   # let the old server go before a new one takes the socket
-  tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" "$@" \
+  tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" -e XDG_CONFIG_HOME="$CONFIG" "$@" \
     "$BIN --model $MODEL --corpus $CORPUS --no-mouse; echo \"[exit=\$?]\"; sleep 600"
 }
 
@@ -101,6 +102,23 @@ check ":export into a missing folder: the path and the system's reason" "export 
 tm send-keys -t $S q
 check "q quits with status 0" "\[exit=0\]"
 if tm capture-pane -t $S -p | grep -q "LATENT latent attention"; then no "terminal restored after quit"; else ok "terminal restored after quit"; fi
+
+# The config file: k, hints and a key remap apply; a mistake is named by file and line.
+mkdir -p "$CONFIG/latentlens"
+printf '# test config\nk = 3\nhints = off\nmap x = h\n' >"$CONFIG/latentlens/config"
+start 120 40
+tm send-keys -t $S "compiler" Enter
+check "config: k = 3 gives three hits a pane" "LATENT latent attention +3 hits"
+if screen | grep -q "Enter search · Tab focus"; then no "config: hints = off hides the hint bar"; else ok "config: hints = off hides the hint bar"; fi
+esc
+tm send-keys -t $S x
+check "config: map x = h opens the heatmap with x" "tokens × top [0-9]+ of [0-9]+ latents"
+tm send-keys -t $S C-c
+printf 'k = 3\nmouse = sometimes\n' >"$CONFIG/latentlens/config"
+start 120 40
+check "config: a bad value is named by file and line, before the explorer opens" "config:2: mouse is on or off.*|\[exit=1\]"
+if screen | grep -q "config:2: mouse is on or off" && screen | grep -q "\[exit=1\]"; then ok "config: exit 1 with the file:line message"; else no "config: exit 1 with the file:line message"; fi
+rm -r "$CONFIG/latentlens"
 
 start 120 40 -e NO_COLOR=1
 check "NO_COLOR: starts" "LatentLens"
