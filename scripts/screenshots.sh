@@ -11,8 +11,9 @@ MODEL=${MODEL:-Models/nvembed-mini}
 CORPUS=${CORPUS:-SampleCorpora/sampler.jsonl}
 OUT=docs/screenshots
 SOCK=latentlens-shots-$$
+export XDG_CONFIG_HOME=$(mktemp -d)   # the default look, whatever the user's own config says
 tm() { command tmux -L "$SOCK" "$@"; }
-trap 'tm kill-server 2>/dev/null' EXIT
+trap 'tm kill-server 2>/dev/null; rm -rf "$XDG_CONFIG_HOME"' EXIT
 "$BIN" index --model "$MODEL" --corpus "$CORPUS" >/dev/null
 tm -u new-session -d -s s -x 160 -y 48 -e LANG=C.UTF-8 -e TERM=tmux-256color "$BIN --model $MODEL --corpus $CORPUS --no-mouse; sleep 60"
 wait_for() { for _ in $(seq 100); do tm capture-pane -t s -p | grep -qE "$1" && return 0; sleep 0.1; done; echo "timeout: $1" >&2; return 1; }

@@ -195,6 +195,8 @@ public struct ExplorerState: Equatable, Sendable {
     public var columns = 80
     public var themeName = "dark"
     public var showHints = true
+    /// The preview of the selected hit under the panes (`p`), shown where rows are spare.
+    public var showPreview = true
     /// User key remaps (config `map X = Y`): outside text fields, X does what Y does.
     public var keyMap: [Key: Key] = [:]
     public var indexing: String? = nil

@@ -213,6 +213,10 @@ func paneKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .character("h"): s.overlay = .heatmap; s.heatmapScroll = 0; return []
     case .character("t"): s.overlay = .definitions; return []
     case .character("H"): s.showHints.toggle(); return []
+    case .character("p"):
+        s.showPreview.toggle()
+        s.status = "preview " + (s.showPreview ? "on (shown where the panes leave rows spare)" : "off")
+        return []
     case .character("m"):
         s.overlay = .map
         s.mapPooling = s.focus.pooling ?? .latent

@@ -137,10 +137,14 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
               row: row, column: 1, role: .dim)
         row += 1
     }
-    // Panes.
+    // Panes, and under them a preview of the selected hit where rows would otherwise stay empty.
     let paneTop = row
-    let paneRows = s.rows - footerRows - 1 - paneTop
     let poolings = s.poolings
+    let allRows = s.rows - footerRows - 1 - paneTop
+    let fullPanes = (wide ? 1 : poolings.count) * (1 + 2 * s.k)   // every hit with its text line
+    let preview = s.showPreview && s.outcome != nil && allRows - fullPanes >= 4
+    let paneRows = preview ? fullPanes : allRows
+    if preview { renderPreview(s, row: paneTop + paneRows, height: min(allRows - fullPanes, 12), grid: &g) }
     if wide {
         let w = s.columns / poolings.count
         for (i, p) in poolings.enumerated() {
@@ -170,6 +174,24 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
         g.fill(row: s.rows - 1, column: 0, height: 1, width: s.columns, role: .hint)
         g.put(line, row: s.rows - 1, column: 0, role: .hint, width: s.columns)
     }
+}
+
+/// The selected hit of the focused pane (latent's while typing): its title, where each pooling
+/// ranks it, and as much of its text as fits.
+func renderPreview(_ s: ExplorerState, row: Int, height: Int, grid g: inout CellGrid) {
+    guard let o = s.outcome else { return }
+    let p = s.focus.pooling ?? s.poolings[0]
+    guard let hits = o.hits[p], !hits.isEmpty else { return }
+    let hit = hits[min(s.selected[p] ?? 0, hits.count - 1)]
+    g.fill(row: row, column: 0, height: 1, width: s.columns, role: .border)
+    let ranks = "   ranked " + s.poolings.map { q in "\(q.rawValue) " + (o.ranks[q]?[hit.document].map { "#\($0 + 1)" } ?? "—") }.joined(separator: " · ")
+    let more = "   d: whole document "
+    var x = g.put(" PREVIEW ", row: row, column: 0, role: poolingRole(p))
+    x += g.put(hit.title, row: row, column: x, role: .title, width: max(0, s.columns - x - DisplayWidth.of(ranks + more)))
+    g.put(ranks, row: row, column: x, role: .dim, width: max(0, s.columns - x - DisplayWidth.of(more)))
+    g.put(more, row: row, column: s.columns - DisplayWidth.of(more), role: .dim)
+    let lines = DisplayWidth.wrap(hit.snippet, width: s.columns - 4)
+    for (i, l) in lines.prefix(height - 1).enumerated() { g.put(l, row: row + 1 + i, column: 2, role: .normal) }
 }
 
 func overlapLine(_ s: ExplorerState) -> String {
@@ -306,6 +328,7 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
         "Panes             j/k ↑↓ move · g/G top/bottom · Ctrl-D/U half page · ←→ other pane",
         "                  d / Enter document view · h latent-attention heatmap · m corpus map",
         "                  t what the token weights mean · c toggle bidirectional/causal mask",
+        "                  p preview of the selected hit (its text and its rank under each pooling; tall windows)",
         "                  / find in the lists (n/N next/previous match, Esc in the prompt clears)",
         "                  Esc query · i instruction · H hide hints · q quit",
         "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",

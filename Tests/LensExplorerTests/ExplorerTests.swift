@@ -270,6 +270,27 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(s.filter.isEmpty && s.findLine == nil && render(s).text.contains("2 hits"))
 }
 
+/// Rows the panes leave empty hold a preview of the selected hit: its title, where every pooling
+/// ranks it, its text; `p` toggles it, and a window without spare rows never shows it.
+@Test func previewOfTheSelectedHitUsesSpareRows() {
+    let titles = (1...10).map { "doc\($0) #\($0)" }
+    var s = makeState(rows: 48, columns: 160)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: titles, .mean: Array(titles.reversed()), .eos: Array(titles.prefix(3))])))
+    s.focus = .latent
+    _ = update(&s, .key(.character("j")))
+    var t = render(s).text
+    #expect(t.contains("PREVIEW doc2 #2   ranked latent #2 · mean #9 · eos #2"), "\(t)")
+    #expect(t.contains("  snippet of doc2 #2"))
+    _ = update(&s, .key(.character("G")))
+    #expect(render(s).text.contains("PREVIEW doc10 #10   ranked latent #10 · mean #1 · eos —"))
+    _ = update(&s, .key(.character("p")))
+    t = render(s).text
+    #expect(!t.contains("PREVIEW") && t.contains("preview off"))
+    _ = update(&s, .key(.character("p")))
+    s.rows = 34; s.columns = 120                     // every spare row goes to the hits' text lines
+    #expect(!render(s).text.contains("PREVIEW"))
+}
+
 @Test func wideCharactersNeverShiftColumns() {
     var s = makeState(rows: 30, columns: 150)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))
