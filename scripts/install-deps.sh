@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages LatentLens builds and tests against. Idempotent: when
 # everything is present it only checks and returns (no apt-get update, no network).
 set -euo pipefail
-PKGS=(libopenblas-dev libdnnl-dev libsentencepiece-dev sentencepiece libncurses-dev libsqlite3-dev sqlite3 tmux pkg-config libtcmalloc-minimal4)
+PKGS=(libopenblas-dev libdnnl-dev libsentencepiece-dev sentencepiece libncurses-dev libsqlite3-dev sqlite3 tmux pkg-config libtcmalloc-minimal4 python3-numpy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

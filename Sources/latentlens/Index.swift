@@ -137,12 +137,16 @@ struct Search: ParsableCommand {
     @Flag(name: .long, help: "One JSON object.")
     var json = false
 
+    @Flag(name: .long, help: "With --json: the query and each hit on the corpus's 2-D map per pooling (the explorer's map view; the whole corpus: export --format map).")
+    var map = false
+
     @Argument(help: "The query.")
     var query: String
 
     func run() throws {
         try runReportingErrors {
             guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+            if map && !json { throw ValidationError("--map needs --json") }
             // Checked before the corpus is opened (indexing it may take minutes): an empty query
             // would rank the corpus by the instruction alone.
             guard !query.allSatisfy(\.isWhitespace) else { throw ValidationError("the query is empty") }
@@ -162,6 +166,8 @@ struct Search: ParsableCommand {
                 w.member("mask", options.mask.rawValue)
                 w.key("results")
                 w.beginObject()
+                var projections: [Pooling: (mean: [Float], axes: [[Float]], points: [SIMD2<Float>])] = [:]
+                if map { for p in poolings { projections[p] = try corpus.projection(p) } }
                 for p in poolings {
                     w.key(p.rawValue)
                     w.beginArray()
@@ -171,11 +177,23 @@ struct Search: ParsableCommand {
                         w.member("score", Double(h.score))
                         w.member("id", corpus.heads[h.index].id)
                         w.member("title", corpus.heads[h.index].title)
+                        if let pr = projections[p] { w.key("xy"); w.floats([pr.points[h.index].x, pr.points[h.index].y]) }
                         w.endObject()
                     }
                     w.endArray()
                 }
                 w.endObject()
+                if map {
+                    // Where the query lands on each pooling's map (2-D PCA of the corpus's vectors).
+                    w.key("query_xy")
+                    w.beginObject()
+                    for p in poolings {
+                        guard let pr = projections[p], let v = r.vectors[p] else { continue }
+                        let q = PCA2D.project(v, mean: pr.mean, axes: pr.axes)
+                        w.key(p.rawValue); w.floats([q.x, q.y])
+                    }
+                    w.endObject()
+                }
                 w.key("overlap")
                 w.beginObject()
                 for (a, b) in pairs(poolings) {
@@ -240,7 +258,7 @@ struct Export: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var corpusArgs: CorpusArguments
 
-    @Option(name: .long, help: "npy or jsonl.")
+    @Option(name: .long, help: "npy, jsonl, or map (JSON Lines of each document's 2-D map position per pooling: the explorer's map view).")
     var format: String = "npy"
 
     @Option(name: .long, help: "Output file. For npy, one file per pooling: OUT with -latent/-mean/-eos before the extension.")
@@ -251,12 +269,28 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            guard ["npy", "jsonl"].contains(format) else { throw ValidationError("--format is npy or jsonl") }
+            guard ["npy", "jsonl", "map"].contains(format) else { throw ValidationError("--format is npy, jsonl or map") }
             try requireWritableFolder(for: out)
             let model = try modelOptions.load()
             let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: 512)
             let poolings = Pooling.allCases.filter { c.matrices[$0] != nil }
-            if format == "npy" {
+            if format == "map" {
+                // The explorer's map: each pooling's 2-D PCA of the corpus (cached in the store).
+                var points: [(Pooling, [SIMD2<Float>])] = []
+                for p in poolings { if let pr = try c.projection(p) { points.append((p, pr.points)) } }
+                try writeFiles([(out, { fh in
+                    for i in 0..<c.count {
+                        var w = JSONWriter()
+                        w.beginObject()
+                        w.member("id", c.heads[i].id)
+                        w.member("title", c.heads[i].title)
+                        for (p, pts) in points { w.key(p.rawValue); w.floats([pts[i].x, pts[i].y]) }
+                        w.endObject()
+                        try fh.write(contentsOf: Data((w.text + "\n").utf8))
+                    }
+                })])
+                print("wrote \(out): \(c.count) lines (2-D positions under \(points.map(\.0.rawValue).joined(separator: ", ")))")
+            } else if format == "npy" {
                 // One file per pooling and the ids, written all or none.
                 let base = (out as NSString).deletingPathExtension
                 var files: [(path: String, body: (FileHandle) throws -> Void)] = []

@@ -271,6 +271,16 @@ check "search: an empty query is refused before the corpus is opened" "[[ $rc !=
 "$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/theme-store --corpus Tests/Fixtures/explorer-corpus.jsonl --theme nosuch </dev/null >$T/out 2>&1; rc=$?
 check "explore: an unknown --theme is refused before any corpus is embedded, naming the themes there are" "[[ $rc == 1 ]] && grep -q 'nosuch: no such theme or file; themes: 16color, dark, light, monochrome' $T/out && [[ ! -e $T/theme-store ]]"
 
+# The map view's twin: export --format map and search --json --map, checked against numpy.
+MC=Tests/Fixtures/explorer-corpus.jsonl
+"$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --format map --out $T/map.jsonl >/dev/null 2>&1
+"$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --out $T/vec.npy >/dev/null 2>&1
+"$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --json --map --k 5 "package manager" >$T/map-search.json 2>/dev/null
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --instruction "Retrieve the passage most relevant to the query" "package manager" >$T/map-query.jsonl 2>/dev/null
+check "map twin: positions are the vectors' top-2 principal components; query and hits placed by the same map" "python3 scripts/e2e/map_check.py $T/map.jsonl $T/vec $T/map-search.json $T/map-query.jsonl"
+"$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --map "x" >$T/out 2>&1; rc=$?
+check "search --map without --json is refused" "[[ $rc != 0 ]] && grep -q 'needs --json' $T/out"
+
 "$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/export-store --corpus Tests/Fixtures/explorer-corpus.jsonl --out $T/nowhere/v.npy >$T/out 2>&1; rc=$?
 check "export into a missing folder: refused before any corpus is embedded" "[[ $rc == 1 ]] && grep -q 'cannot write $T/nowhere/v.npy: $T/nowhere is not a writable folder' $T/out && [[ ! -e $T/export-store ]]"
 # A full disk: a 16 KiB tmpfs where root may mount one (CI's container), else said and left out.
