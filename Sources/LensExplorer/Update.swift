@@ -323,15 +323,10 @@ func findKey(_ s: inout ExplorerState, _ find: inout TextField, _ key: Key) -> [
         s.findLine = nil
         if s.filter.isEmpty { s.status = "" }
         return []
-    case .character(let c): find.insert(c)
-    case .backspace:
-        if find.string.isEmpty { s.findLine = nil; s.filter = ""; s.status = ""; return [] }
-        find.backspace()
-    case .left: find.left()
-    case .right: find.right()
-    case .control("u"): find.killToStart()
-    case .control("w"): find.deleteWord()
-    default: break
+    case .backspace where find.string.isEmpty:
+        s.findLine = nil; s.filter = ""; s.status = ""
+        return []
+    default: editPrompt(&find, key)
     }
     s.findLine = find
     s.filter = find.string
@@ -362,18 +357,27 @@ func commandKey(_ s: inout ExplorerState, _ cmd: inout TextField, _ key: Key) ->
     case .enter:
         s.commandLine = nil
         return runCommand(&s, cmd.string)
-    case .character(let c): cmd.insert(c)
-    case .backspace:
-        if cmd.string.isEmpty { s.commandLine = nil; return [] }
-        cmd.backspace()
-    case .left: cmd.left()
-    case .right: cmd.right()
-    case .control("u"): cmd.killToStart()
-    case .control("w"): cmd.deleteWord()
-    default: break
+    case .backspace where cmd.string.isEmpty:
+        s.commandLine = nil
+        return []
+    default: editPrompt(&cmd, key)
     }
     s.commandLine = cmd
     return []
+}
+
+/// Line editing shared by the `:` and `/` prompts (Backspace on an empty prompt closes it: the
+/// callers handle that).
+func editPrompt(_ field: inout TextField, _ key: Key) {
+    switch key {
+    case .character(let c): field.insert(c)
+    case .backspace: field.backspace()
+    case .left: field.left()
+    case .right: field.right()
+    case .control("u"): field.killToStart()
+    case .control("w"): field.deleteWord()
+    default: break
+    }
 }
 
 /// `:k N`, `:corpus NAME`, `:pooling P`, `:theme NAME`, `:export FILE`, `:mask M`, `:live on|off`, `:q`.
