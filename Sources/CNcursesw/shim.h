@@ -28,4 +28,5 @@ static inline mmask_t cnc_all_mouse_events(void) { return ALL_MOUSE_EVENTS | REP
 static inline mmask_t cnc_button1_pressed(void) { return BUTTON1_PRESSED | BUTTON1_CLICKED; }
 static inline mmask_t cnc_button4_pressed(void) { return BUTTON4_PRESSED; }
 static inline mmask_t cnc_button5_pressed(void) { return BUTTON5_PRESSED; }
+static inline mmask_t cnc_button1_down(void) { return BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON1_DOUBLE_CLICKED; }
 #endif

@@ -12,6 +12,15 @@ public enum Action: Equatable, Sendable {
     case mapLoaded(CorpusMap)
     case indexing(String?)
     case message(String)
+    /// A left click on something the screen showed there (see `ClickTarget`).
+    case click(ClickTarget)
+}
+
+/// What a mouse click landed on.
+public enum ClickTarget: Equatable, Sendable {
+    case hit(Pooling, Int)
+    case pane(Pooling)
+    case field(Focus)
 }
 
 /// A search the run loop should perform off the input thread.
@@ -100,6 +109,19 @@ public func update(_ s: inout ExplorerState, _ action: Action) -> [Reaction] {
         return []
     case let .indexing(text):
         s.indexing = text
+        return []
+    case let .click(target):
+        guard s.overlay == .none, s.commandLine == nil, s.findLine == nil else { return [] }
+        switch target {
+        case .field(let f): s.focus = f
+        case .pane(let p): s.focus = Focus.allCases.first { $0.pooling == p } ?? s.focus
+        case let .hit(p, i):
+            // A click selects; a click on the selected hit opens it, as Enter does.
+            let focus = Focus.allCases.first { $0.pooling == p } ?? s.focus
+            if s.focus == focus && s.selected[p] == i { return paneKey(&s, .enter) }
+            s.focus = focus
+            s.selected[p] = i
+        }
         return []
     case let .message(m):
         s.status = m

@@ -128,8 +128,13 @@ public final class CursesTerminal: TerminalDevice {
         if fn && ch == UInt32(KEY_MOUSE) {
             var ev = MEVENT()
             guard getmouse(&ev) == OK else { return nil }
-            let b: Key.MouseButton = (ev.bstate & cnc_button4_pressed()) != 0 ? .wheelUp
-                : (ev.bstate & cnc_button5_pressed()) != 0 ? .wheelDown : .left
+            // The wheel, and the left button going down (pressed, or a click ncurses assembled
+            // from press and release); releases, other buttons and motion are not events here.
+            let b: Key.MouseButton
+            if (ev.bstate & cnc_button4_pressed()) != 0 { b = .wheelUp }
+            else if (ev.bstate & cnc_button5_pressed()) != 0 { b = .wheelDown }
+            else if (ev.bstate & cnc_button1_down()) != 0 { b = .left }
+            else { return nil }
             return .mouse(row: Int(ev.y), column: Int(ev.x), button: b)
         }
         return decoder.decode(ch, function: fn) {

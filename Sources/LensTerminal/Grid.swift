@@ -1,3 +1,5 @@
+import LensExplorer
+
 /// Semantic colour roles; themes map them to colours and attributes.
 public enum Role: String, CaseIterable, Sendable {
     case normal, dim, header, title, accent, border, focus, selected, masked, status, error, hint, input, cursor
@@ -23,6 +25,18 @@ public struct CellGrid: Equatable, Sendable {
     public private(set) var cells: [Cell]
     /// Where the terminal cursor should be (text input), if visible.
     public var cursor: (row: Int, column: Int)? = nil
+    /// Clickable rectangles, in drawing order (a later one drawn over an earlier one wins).
+    public var regions: [(row: Int, column: Int, height: Int, width: Int, target: ClickTarget)] = []
+
+    /// Marks a rectangle as clickable.
+    public mutating func region(row: Int, column: Int, height: Int, width: Int, _ target: ClickTarget) {
+        regions.append((row, column, height, width, target))
+    }
+
+    /// What a click at (row, column) lands on, if anything.
+    public func target(row: Int, column: Int) -> ClickTarget? {
+        regions.last { row >= $0.row && row < $0.row + $0.height && column >= $0.column && column < $0.column + $0.width }?.target
+    }
 
     public init(rows: Int, columns: Int) {
         self.rows = max(rows, 0)

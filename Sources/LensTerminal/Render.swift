@@ -88,6 +88,7 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     let label = " Instruction "
     let presetLabel = "[\(preset.name) ↕] "
     let instrFocused = s.focus == .instruction
+    g.region(row: row, column: 0, height: 1, width: s.columns, .field(.instruction))
     g.put(label, row: row, column: 0, role: instrFocused ? .focus : .title)
     var x = DisplayWidth.of(label)
     x += g.put(presetLabel, row: row, column: x, role: .accent)
@@ -99,6 +100,7 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     }
     row += 1
     // Query field.
+    g.region(row: row, column: 0, height: 1, width: s.columns, .field(.query))
     let qlabel = " Query       "
     g.put(qlabel, row: row, column: 0, role: s.focus == .query ? .focus : .title)
     x = DisplayWidth.of(qlabel)
@@ -221,6 +223,7 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
     let title = " \(p.rawValue.uppercased()) " + (p == .latent ? "latent attention" : p == .mean ? "mean pool" : "EOS state")
     g.fill(row: row, column: column, height: 1, width: width, role: focused ? .focus : .normal)
     g.put(title, row: row, column: column, role: focused ? .focus : poolingRole(p), width: width)
+    g.region(row: row, column: column, height: height, width: width, .pane(p))
     guard let o = s.outcome, let hits = o.hits[p] else { return }
     let count = s.filter.isEmpty ? "\(hits.count) hits " : "\(hits.filter(s.matchesFilter).count)/\(hits.count) match "
     if DisplayWidth.of(title) + DisplayWidth.of(count) < width { g.put(count, row: row, column: column + width - DisplayWidth.of(count), role: .dim) }
@@ -239,6 +242,7 @@ func renderPane(_ s: ExplorerState, _ p: Pooling, row: Int, column: Int, height:
         let linesPer = i - first < withText ? 2 : 1
         defer { r += linesPer }
         let isSel = focused && i == sel
+        g.region(row: r, column: column, height: linesPer, width: width, .hit(p, i))
         let role: Role = isSel ? .selected : s.matchesFilter(hit) ? .normal : .dim
         if isSel { g.fill(row: r, column: column, height: linesPer, width: width, role: .selected) }
         let markers = rankMarkers(s, o, p, document: hit.document, rank: i)
@@ -331,6 +335,8 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
         "                  p preview of the selected hit (its text and its rank under each pooling; tall windows)",
         "                  / find in the lists (n/N next/previous match, Esc in the prompt clears)",
         "                  Esc query · i instruction · H hide hints · q quit",
+        "Mouse             click a field or pane to focus it, a hit to select it, the selected hit to open it;",
+        "                  wheel moves the selection (--no-mouse or mouse = off in the config: none)",
         "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
         "Map               p / Tab next pooling · Esc back",
         "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",

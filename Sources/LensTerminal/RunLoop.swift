@@ -45,7 +45,8 @@ public final class ExplorerLoop {
         state.rows = sz.rows
         state.columns = sz.columns
         for r in initial { perform(r) }
-        terminal.draw(render(state))
+        var screen = render(state)
+        terminal.draw(screen)
         var lastTick = Date()
         while !state.quit && terminationRequested == 0 {
             var actions: [Action] = []
@@ -53,6 +54,8 @@ public final class ExplorerLoop {
                 if key == .resize {
                     let sz = terminal.size
                     actions.append(.resize(rows: sz.rows, columns: sz.columns))
+                } else if case let .mouse(row, column, .left) = key {
+                    if let t = screen.target(row: row, column: column) { actions.append(.click(t)) }
                 } else {
                     actions.append(.key(key))
                 }
@@ -70,7 +73,8 @@ public final class ExplorerLoop {
                 }
             }
             if redraw { terminal.invalidate() }
-            terminal.draw(render(state))
+            screen = render(state)
+            terminal.draw(screen)
         }
     }
 

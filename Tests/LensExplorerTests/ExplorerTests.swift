@@ -359,6 +359,53 @@ final class FakeBackend: ExplorerBackend {
     #expect(loop.state.quit)
 }
 
+/// Where `text` first appears on screen starting in columns `from..<to`: (row, column).
+func position(of text: String, in g: CellGrid, from: Int = 0, to: Int? = nil) -> (row: Int, column: Int)? {
+    for r in 0..<g.rows {
+        for c in from..<(to ?? g.columns) where g.line(r).count > c {
+            let line = g.line(r)
+            if line[line.index(line.startIndex, offsetBy: c)...].hasPrefix(text) { return (r, c) }
+        }
+    }
+    return nil
+}
+
+/// A left click focuses the field or pane under it and selects the hit; a click on the selected
+/// hit opens it, as Enter does. The screen records what is where; the run loop turns a click
+/// into that action.
+@Test func clicksFocusSelectAndOpen() throws {
+    var s = makeState(rows: 30, columns: 120)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1", "b #2"], .mean: ["b #2", "c #3"], .eos: ["c #3"]])))
+    let g = render(s)
+    let c3 = try #require(position(of: "c #3", in: g, from: 40, to: 80))   // the mean pane's second hit
+    #expect(g.target(row: c3.row, column: c3.column) == .hit(.mean, 1))
+    #expect(g.target(row: c3.row, column: 1) == .hit(.latent, 1))          // same row, latent pane
+    #expect(g.target(row: 2, column: 30) == .field(.query) && g.target(row: 1, column: 30) == .field(.instruction))
+    #expect(g.target(row: g.rows - 4, column: 50) == .pane(.mean))        // below the hits, inside the pane
+    #expect(update(&s, .click(.hit(.mean, 1))) == [])
+    #expect(s.focus == .mean && s.selected[.mean] == 1 && s.overlay == .none)
+    #expect(update(&s, .click(.hit(.mean, 1))) == [.loadDocument(corpus: 0, index: 3, mask: .bidirectional)])
+    #expect(s.overlay == .document)
+    #expect(update(&s, .click(.field(.query))) == [] && s.focus == .mean)   // views take no clicks
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .click(.field(.query)))
+    #expect(s.focus == .query)
+
+    // Through the run loop: the click lands where FakeBackend's mean hit is drawn.
+    var shown = makeState(rows: 30, columns: 120)
+    _ = type(&shown, "fox")
+    _ = update(&shown, .key(.enter))
+    _ = update(&shown, .searchFinished(outcome(id: 1, titles: [.latent: ["result for fox #1"], .mean: ["m #2"], .eos: ["e #3"]])))
+    let m2 = try #require(position(of: "m #2", in: render(shown)))
+    let click = Key.mouse(row: m2.row, column: m2.column, button: .left)
+    let keys: [Key?] = "fox".map { .character($0) } + [.enter, nil, nil, click, click, nil, .escape, .character("q")]
+    let term = MemoryTerminal(rows: 30, columns: 120, script: keys)
+    let backend = FakeBackend()
+    let loop = ExplorerLoop(state: makeState(), terminal: term, backend: backend, themeLoader: { _ in Theme.fallback })
+    loop.run()
+    #expect(backend.performed.contains(.loadDocument(corpus: 0, index: 2, mask: .bidirectional)))
+}
+
 @Test func themesParseAndErrorsNameTheLine() throws {
     for name in ["dark", "light", "16color", "monochrome"] {
         let t = try Theme.load(name, searchFolders: [repoRoot.appendingPathComponent("Themes").path])
