@@ -59,6 +59,11 @@ struct Explore: ParsableCommand {
                 return useColor ? t : t.monochrome
             }
             let initialTheme = try (theme ?? config.theme).map(loadTheme) ?? (try? loadTheme("dark")) ?? (useColor ? Theme.fallback : Theme.fallback.monochrome)
+            // A terminal on both ends, checked after the settings (their mistakes first) and before minutes of indexing: without one, curses
+            // would write escape codes into a file or wait on input that never comes.
+            guard isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1 else {
+                throw CLIError("the explorer needs a terminal (stdin and stdout); from a script use `latentlens search --json`, `embed --trace` or `export --format map`")
+            }
             let model = try modelOptions.load()
             let sources = corpus.isEmpty ? [ModelLocator.findInRepo("SampleCorpora/sampler.jsonl") ?? "SampleCorpora/sampler.jsonl"] : corpus
             var opened: [IndexedCorpus] = []

@@ -271,6 +271,9 @@ check "search: an empty query is refused before the corpus is opened" "[[ $rc !=
 "$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/theme-store --corpus Tests/Fixtures/explorer-corpus.jsonl --theme nosuch </dev/null >$T/out 2>&1; rc=$?
 check "explore: an unknown --theme is refused before any corpus is embedded, naming the themes there are" "[[ $rc == 1 ]] && grep -q 'nosuch: no such theme or file; themes: 16color, dark, light, monochrome' $T/out && [[ ! -e $T/theme-store ]]"
 
+"$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/tty-store --corpus Tests/Fixtures/explorer-corpus.jsonl </dev/null >$T/out 2>&1; rc=$?
+check "explore without a terminal: refused before any corpus is embedded, naming the scriptable twins" "[[ $rc == 1 ]] && grep -q 'the explorer needs a terminal' $T/out && [[ ! -e $T/tty-store ]]"
+
 # The map view's twin: export --format map and search --json --map, checked against numpy.
 MC=Tests/Fixtures/explorer-corpus.jsonl
 "$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --format map --out $T/map.jsonl >/dev/null 2>&1
