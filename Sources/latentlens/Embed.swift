@@ -192,18 +192,7 @@ struct Embed: ParsableCommand {
             for p in Pooling.allCases { if let s = t.shares[p] { w.key(p.rawValue); w.floats(s, digits: 6) } }
             w.endObject()
             if t.heads > 0 {
-                let n = r.input.tokens.count
-                w.key("latent_probabilities")
-                w.beginArray()
-                for h in 0..<t.heads {
-                    w.beginArray()
-                    for tok in 0..<n {
-                        let start = (h * n + tok) * t.latents
-                        w.floats(Array(t.latentProbabilities[start..<start + t.latents]), digits: 6)
-                    }
-                    w.endArray()
-                }
-                w.endArray()
+                writeLatentProbabilities(&w, t.latentProbabilities, heads: t.heads, tokens: r.input.tokens.count, latents: t.latents)
             }
             w.endObject()
         }

@@ -254,6 +254,9 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
             w.endObject()
         }
         w.endArray()
+        if o.trace.heads > 0 {   // the heatmap, as embed --trace writes it
+            writeLatentProbabilities(&w, o.trace.latentProbabilities, heads: o.trace.heads, tokens: o.trace.tokens.count, latents: o.trace.latents)
+        }
         w.endObject()
         do {
             let text = Data((w.text + "\n").utf8)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LensSupport
 import LensMath
 import LensModel
 
@@ -149,6 +150,22 @@ func writeFiles(_ files: [(path: String, body: (FileHandle) throws -> Void)]) th
         throw error
     }
     try commitPartials(done)
+}
+
+/// Latent-attention probabilities as `[heads][tokens][latents]` (flattened in that order in
+/// `probabilities`): what `embed --trace` and the explorer's `:export` write for the heatmap.
+func writeLatentProbabilities(_ w: inout JSONWriter, _ probabilities: [Float], heads: Int, tokens: Int, latents: Int) {
+    w.key("latent_probabilities")
+    w.beginArray()
+    for h in 0..<heads {
+        w.beginArray()
+        for tok in 0..<tokens {
+            let start = (h * tokens + tok) * latents
+            w.floats(Array(probabilities[start..<start + latents]), digits: 6)
+        }
+        w.endArray()
+    }
+    w.endArray()
 }
 
 /// Writes to stdout without buffering surprises.

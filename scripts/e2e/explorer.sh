@@ -97,6 +97,19 @@ tm send-keys -t $S ":export $STORE/shown.json" Enter
 check ":export writes the neighbours on screen" "exported to $STORE/shown.json"
 if python3 -c "import json, sys; o = json.load(open('$STORE/shown.json')); assert o['query'] == '한국어 문서' and o['results']['latent']" 2>/dev/null; then
   ok ":export: the file holds the query and its neighbours"; else no ":export: the file holds the query and its neighbours"; fi
+# The heatmap goes into the file too, equal to embed --trace's for the same query and instruction.
+# (with the mask and instruction prefix the file records: causal and the debian preset here)
+mask=$(python3 -c "import json; print(json.load(open('$STORE/shown.json'))['mask'])" 2>/dev/null)
+prefix=$(python3 -c "import json; print(json.load(open('$STORE/shown.json'))['instruction'], end='')" 2>/dev/null)
+"$BIN" embed --model "$MODEL" --trace --mask "${mask:-bidirectional}" --raw-instruction "$prefix" "한국어 문서" >$STORE/trace.jsonl 2>/dev/null
+if python3 -c "
+import json
+o = json.load(open('$STORE/shown.json')); t = json.loads(open('$STORE/trace.jsonl').readline())['trace']
+a, b = o['latent_probabilities'], t['latent_probabilities']
+assert len(a) == len(b) and len(a[0]) == len(o['tokens']) and all(abs(sum(r) - 1) < 1e-3 for h in a for r in h)
+assert max(abs(x - y) for ha, hb in zip(a, b) for ra, rb in zip(ha, hb) for x, y in zip(ra, rb)) < 1e-4
+" 2>/dev/null; then ok ":export: latent-attention probabilities [heads][tokens][latents], equal to embed --trace's"
+else no ":export: latent-attention probabilities [heads][tokens][latents], equal to embed --trace's"; fi
 tm send-keys -t $S ":export $STORE/nowhere/shown.json" Enter
 check ":export into a missing folder: the path and the system's reason" "export failed: cannot write $STORE/nowhere/shown.json: No such file or directory"
 tm send-keys -t $S q
