@@ -143,7 +143,8 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     let paneTop = row
     let poolings = s.poolings
     let allRows = s.rows - footerRows - 1 - paneTop
-    let fullPanes = (wide ? 1 : poolings.count) * (1 + 2 * s.k)   // every hit with its text line
+    let shown = min(s.k, s.outcome.map { o in poolings.map { o.hits[$0]?.count ?? 0 }.max() ?? 0 } ?? s.k)
+    let fullPanes = (wide ? 1 : poolings.count) * (1 + 2 * shown)   // every hit with its text line
     let preview = s.showPreview && s.outcome != nil && allRows - fullPanes >= 4
     let paneRows = preview ? fullPanes : allRows
     if preview { renderPreview(s, row: paneTop + paneRows, height: min(allRows - fullPanes, 12), grid: &g) }

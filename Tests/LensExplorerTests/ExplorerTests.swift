@@ -289,6 +289,8 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     _ = update(&s, .key(.character("p")))
     s.rows = 34; s.columns = 120                     // every spare row goes to the hits' text lines
     #expect(!render(s).text.contains("PREVIEW"))
+    _ = update(&s, .searchFinished(outcome(id: 1, titles: [.latent: ["x #1", "y #2"], .mean: ["y #2"], .eos: ["x #1"]])))
+    #expect(render(s).text.contains("PREVIEW"))     // a short list leaves rows spare in the same window
 }
 
 @Test func wideCharactersNeverShiftColumns() {
@@ -381,7 +383,8 @@ func position(of text: String, in g: CellGrid, from: Int = 0, to: Int? = nil) ->
     #expect(g.target(row: c3.row, column: c3.column) == .hit(.mean, 1))
     #expect(g.target(row: c3.row, column: 1) == .hit(.latent, 1))          // same row, latent pane
     #expect(g.target(row: 2, column: 30) == .field(.query) && g.target(row: 1, column: 30) == .field(.instruction))
-    #expect(g.target(row: g.rows - 4, column: 50) == .pane(.mean))        // below the hits, inside the pane
+    let header = try #require(position(of: "MEAN mean pool", in: g))
+    #expect(g.target(row: header.row, column: header.column) == .pane(.mean))   // the pane's title row
     #expect(update(&s, .click(.hit(.mean, 1))) == [])
     #expect(s.focus == .mean && s.selected[.mean] == 1 && s.overlay == .none)
     #expect(update(&s, .click(.hit(.mean, 1))) == [.loadDocument(corpus: 0, index: 3, mask: .bidirectional)])
