@@ -48,10 +48,14 @@ public struct TraceToken: Equatable, Sendable {
     public var pooled: Bool
     /// Share of each pooled vector (docs/TRACES.md).
     public var share: [Pooling: Float]
-    public init(piece: String, pooled: Bool, share: [Pooling: Float]) {
+    /// Part of the match with the last query (a document's trace): per pooling, these sum to the
+    /// search score. Empty when there was no query.
+    public var match: [Pooling: Float]
+    public init(piece: String, pooled: Bool, share: [Pooling: Float], match: [Pooling: Float] = [:]) {
         self.piece = piece
         self.pooled = pooled
         self.share = share
+        self.match = match
     }
 }
 
@@ -171,6 +175,9 @@ public struct ExplorerState: Equatable, Sendable {
     public var selected: [Pooling: Int] = [.latent: 0, .mean: 0, .eos: 0]
     public var document: OpenDocument?
     public var documentScroll = 0
+    /// The document view's token weights: each token's part of the match with the query (when
+    /// there is one) or its share of the document's own vector (`w` switches).
+    public var documentShowsMatch = true
     public var map: CorpusMap?
     public var mapPooling: Pooling = .latent
     /// Heatmap head: nil = average of all heads.

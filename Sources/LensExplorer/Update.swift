@@ -316,6 +316,7 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
         case .pageDown, .control("d"), .character(" "): s.documentScroll += 10
         case .pageUp, .control("u"): s.documentScroll = max(0, s.documentScroll - 10)
         case .character("d"), .enter: s.overlay = .none
+        case .character("w"): s.documentShowsMatch.toggle()
         default: break
         }
     case .map:

@@ -42,6 +42,9 @@ public struct EmbedOptions: Sendable {
     public var maxLength: Int = 4096
     /// Return per-token traces (latent-attention probabilities and pooling shares).
     public var trace: Bool = false
+    /// With `trace`: unit query vectors per pooling; each token's contribution to the cosine
+    /// between the text's pooled vector and the query's is added to the trace (`matches`).
+    public var matchQueries: [Pooling: [Float]] = [:]
     /// Matrix-product implementation (`.naive` for cross-checks).
     public var backend: GemmBackend = .blas
     /// Token budget per forward pass; longer inputs go alone.
@@ -88,6 +91,11 @@ public struct TokenTrace: Sendable {
     /// Each token's share of each pooled vector (docs/TRACES.md): for p = Σ mᵢ yᵢ / Σ mᵢ,
     /// shareᵢ = mᵢ ⟨yᵢ, p⟩ / (Σm · |p|²), so a pooling's shares sum to 1; EOS is one-hot.
     public let shares: [Pooling: [Float]]
+    /// Each token's contribution to the match with a query q (unit vector, `matchQueries`):
+    /// matchᵢ = mᵢ ⟨yᵢ, q⟩ / (Σm · |p|), which sums to cos(p, q), the search score. With q the
+    /// text's own direction p/|p| it equals the share. EOS: the last token carries it all.
+    /// Linear in q.
+    public let matches: [Pooling: [Float]]
 
     /// Probability that token `t` (under head `h`) puts on latent `j`.
     public func probability(head h: Int, token t: Int, latent j: Int) -> Float {
@@ -222,6 +230,7 @@ public final class EmbeddingModel: @unchecked Sendable {
             let o = batch.offsets[s], n = batch.lengths[s]
             var vectors: [Pooling: [Float]] = [:]
             var shares: [Pooling: [Float]] = [:]
+            var matches: [Pooling: [Float]] = [:]
             for p in Pooling.allCases where options.poolings.contains(p) || (options.trace && (p != .latent || hasLatentBlock)) {
                 let states: UnsafePointer<Float>
                 switch p {
@@ -237,6 +246,10 @@ public final class EmbeddingModel: @unchecked Sendable {
                     share[n - 1] = 1
                 } else {
                     (v, share) = maskedMean(rows, count: n, width: d, mask: input.poolMask, wantShares: options.trace)
+                }
+                if options.trace, let q = options.matchQueries[p], q.count == d {
+                    matches[p] = p == .eos ? share.map { $0 * Float(projection(of: q, on: v)) }
+                        : matchContributions(rows, count: n, width: d, mask: input.poolMask, pooled: v, query: q)
                 }
                 v.withUnsafeMutableBufferPointer { Kernels.l2Normalize($0.baseAddress!, count: d) }
                 if options.poolings.contains(p) { vectors[p] = v }
@@ -254,12 +267,33 @@ public final class EmbeddingModel: @unchecked Sendable {
                         probs += UnsafeBufferPointer(start: lp + (h * T + o) * latents, count: n * latents)
                     }
                 }
-                trace = TokenTrace(latentProbabilities: probs, heads: heads, latents: latents, shares: shares)
+                trace = TokenTrace(latentProbabilities: probs, heads: heads, latents: latents, shares: shares, matches: matches)
             }
             results.append(EmbeddingResult(input: input, vectors: vectors, trace: trace))
         }
         return results
     }
+}
+
+/// matchᵢ = mᵢ ⟨yᵢ, q⟩ / (Σm · |p|) for the masked mean p of `rows` (all in Double).
+func matchContributions(_ rows: UnsafePointer<Float>, count n: Int, width d: Int, mask: [Bool], pooled p: [Float], query q: [Float]) -> [Float] {
+    let m = Double(mask.prefix(n).filter { $0 }.count)
+    let norm = p.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+    guard m > 0, norm > 0 else { return [Float](repeating: 0, count: n) }
+    return (0..<n).map { i in
+        guard mask[i] else { return 0 }
+        let r = rows + i * d
+        var dot = 0.0
+        for j in 0..<d { dot += Double(r[j]) * Double(q[j]) }
+        return Float(dot / (m * norm))
+    }
+}
+
+/// ⟨q, v/|v|⟩ in Double: the cosine when q is a unit vector, and linear in q like the others.
+func projection(of q: [Float], on v: [Float]) -> Double {
+    var qv = 0.0, vv = 0.0
+    for (x, y) in zip(q, v) { qv += Double(x) * Double(y); vv += Double(y) * Double(y) }
+    return vv > 0 ? qv / vv.squareRoot() : 0
 }
 
 /// p = Σ mᵢ yᵢ / Σ mᵢ over rows; shareᵢ = mᵢ ⟨yᵢ, p⟩ / (Σm · |p|²) (all in Double).

@@ -24,11 +24,13 @@ func heatRole(_ v: Float) -> Role {
 
 func poolingRole(_ p: Pooling) -> Role { p == .latent ? .latent : p == .mean ? .mean : .eos }
 
-/// A share formatted in 4 columns: ".23", "1.0", "-.05".
-func formatShare(_ v: Float) -> String {
+/// A share formatted in 4 columns: ".23", "1.0", "-.05"; `precise`: below .1 a third digit
+/// (".004"), since a long document's tokens each hold a few thousandths, which two digits would
+/// all show as ".00".
+func formatShare(_ v: Float, precise: Bool = false) -> String {
     if !v.isFinite { return "  ? " }
     if abs(v) >= 0.995 { return String(format: "%4.1f", v) }
-    let s = String(format: "%.2f", v)
+    let s = String(format: precise && v >= 0 && v < 0.0995 ? "%.3f" : "%.2f", v)
     return s.replacingOccurrences(of: "0.", with: ".")
 }
 
@@ -277,7 +279,8 @@ func scoreBar(_ v: Float, width: Int) -> String {
 /// Token strip: pieces with, under each, a glyph + number per pooling. Wraps onto at
 /// most `maxLines` groups. Returns the rows used.
 @discardableResult
-func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: Int, width: Int, maxLines: Int, grid g: inout CellGrid) -> Int {
+func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: Int, width: Int, maxLines: Int, precise: Bool = false,
+                      grid g: inout CellGrid) -> Int {
     let labelWidth = 7
     var r = row
     var x = column + labelWidth
@@ -291,7 +294,7 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
     var shown = 0
     for tok in t.tokens {
         let piece = tok.piece
-        let w = max(DisplayWidth.of(piece), 4) + 1
+        let w = max(DisplayWidth.of(piece), precise ? 5 : 4) + 1
         if x + w > column + width {
             if lines >= maxLines { break }
             lines += 1
@@ -307,7 +310,7 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
                 let v = tok.share[p] ?? 0
                 let maxShare = t.tokens.compactMap { $0.share[p] }.max() ?? 1
                 let norm = maxShare > 0 ? v / maxShare : 0
-                g.put(String(heatGlyph(norm)) + formatShare(v), row: r + 1 + i, column: x, role: heatRole(norm))
+                g.put(String(heatGlyph(norm)) + formatShare(v, precise: precise), row: r + 1 + i, column: x, role: heatRole(norm))
             }
         }
         x += w
@@ -428,14 +431,47 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     guard let d = s.document else { return }
     g.put(" " + d.title, row: 1, column: 0, role: .title, width: s.columns)
     // The token strip sits at the bottom, in as many groups (a row of pieces and one per pooling)
-    // as leave the text at least three rows: two groups on a normal screen, one on a short one.
+    // as leave the text at least three rows: two groups on a normal screen, one on a short one;
+    // a caption above it says which weights it shows.
     let groupRows = 1 + s.poolings.count
-    let groups = min(2, max(0, (s.rows - 4 - 3) / groupRows))
+    let groups = min(2, max(0, (s.rows - 5 - 3) / groupRows))
+    let mostRow = s.rows - 5 - groups * groupRows - 1 >= 3   // a row for the heaviest tokens, if the text keeps three
     var stripRows = 0
     if let t = d.trace {
+        let hasMatch = t.tokens.contains { !$0.match.isEmpty }
+        let showMatch = hasMatch && s.documentShowsMatch
+        var shown = t
+        if showMatch { shown.tokens = t.tokens.map { TraceToken(piece: $0.piece, pooled: $0.pooled, share: $0.match) } }
         if groups > 0 {
-            stripRows = renderTokenStrip(t, poolings: s.poolings, row: s.rows - 2 - groups * groupRows, column: 1,
-                                         width: s.columns - 2, maxLines: groups, grid: &g)
+            let top = s.rows - 2 - groups * groupRows
+            stripRows = renderTokenStrip(shown, poolings: s.poolings, row: top, column: 1, width: s.columns - 2, maxLines: groups,
+                                         precise: true, grid: &g)
+            let caption: String
+            if showMatch {
+                let sums = s.poolings.map { p in "\(p.rawValue) " + String(format: "%.3f", t.tokens.reduce(Float(0)) { $0 + ($1.match[p] ?? 0) }) }
+                caption = " each token's part of its score with the query (sums: " + sums.joined(separator: " · ") + ") · w: share of its own vector"
+            } else {
+                caption = " each token's share of the document's own vector (sums to 1)" + (hasMatch ? " · w: part of the score with the query" : "")
+            }
+            g.put(caption, row: top - (mostRow ? 2 : 1), column: 0, role: .dim, width: s.columns)
+            stripRows += 1
+            if mostRow {
+                // The pieces that weigh most under the focused pane's pooling, summed over the
+                // document wherever they occur ("×n": how often).
+                let p = s.focus.pooling ?? s.poolings[0]
+                var total: [String: (sum: Float, count: Int, first: Int)] = [:]
+                for (i, tok) in shown.tokens.enumerated() where tok.pooled {
+                    let e = total[tok.piece] ?? (0, 0, i)
+                    total[tok.piece] = (e.sum + (tok.share[p] ?? 0), e.count + 1, e.first)
+                }
+                let ranked = total.sorted { $0.value.sum != $1.value.sum ? $0.value.sum > $1.value.sum : $0.value.first < $1.value.first }
+                var x = g.put(" most under \(p.rawValue): ", row: top - 1, column: 0, role: poolingRole(p))
+                for (piece, e) in ranked.prefix(12) where x < s.columns {
+                    let value = formatShare(e.sum, precise: true).trimmingCharacters(in: .whitespaces) + (e.count > 1 ? " ×\(e.count)" : "")
+                    x += g.put(piece + " " + value + "   ", row: top - 1, column: x, role: .normal, width: s.columns - x)
+                }
+                stripRows += 1
+            }
         }
     } else {
         g.put(" tracing…", row: s.rows - 2, column: 0, role: .dim)

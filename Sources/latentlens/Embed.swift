@@ -64,7 +64,8 @@ struct Embed: ParsableCommand {
         One JSON object per text: text, tokens (id, piece, byte range in instruction+text, pooled), \
         truncated, text_offset, and one L2-normalised vector per pooling under its name. With --trace: \
         latent_probabilities [heads][tokens][latents] and shares {pooling: [per-token share]} \
-        (definitions in docs/TRACES.md). Input: TEXT arguments, '-' for stdin (one text per line), \
+        (definitions in docs/TRACES.md); with --match QUERY also match {pooling: [each token's part \
+        of the cosine with the query]}, which sums to match_score, the score `search` gives. Input: TEXT arguments, '-' for stdin (one text per line), \
         or --input FILE.jsonl (objects with "text", optional "id"; '-' reads JSONL from stdin). \
         Malformed lines are reported as file:line and skipped.
         """)
@@ -74,6 +75,12 @@ struct Embed: ParsableCommand {
 
     @Flag(name: .long, help: "Add per-token traces.")
     var trace = false
+
+    @Option(name: .long, help: ArgumentHelp("With --trace: each token's part of the cosine with QUERY (embedded as search embeds queries: the general instruction, or --match-instruction).", valueName: "QUERY"))
+    var match: String?
+
+    @Option(name: .long, help: ArgumentHelp("Task instruction for --match's query ('' for none).", valueName: "TASK"))
+    var matchInstruction: String?
 
     @Option(name: .long, help: ArgumentHelp("JSON Lines input with a \"text\" field.", valueName: "FILE.jsonl"))
     var input: String?
@@ -89,6 +96,8 @@ struct Embed: ParsableCommand {
     func checkInputs() throws {
         if input == nil && texts.isEmpty { throw ValidationError("give TEXT arguments, '-' or --input FILE.jsonl") }
         if input != nil && !texts.isEmpty { throw ValidationError("give TEXT arguments or --input, not both") }
+        if match != nil && !trace { throw ValidationError("--match needs --trace") }
+        if matchInstruction != nil && match == nil { throw ValidationError("--match-instruction needs --match") }
     }
 
     func run() throws {
@@ -97,7 +106,13 @@ struct Embed: ParsableCommand {
             let items = try gatherInputs()
             guard !items.isEmpty else { throw CLIError("no valid input texts") }
             let model = try modelOptions.load()
-            let options = try encoding.embedOptions(for: model, trace: trace)
+            var options = try encoding.embedOptions(for: model, trace: trace)
+            if let match {
+                // The query side exactly as `search` embeds it, with the texts' mask.
+                let q = try model.embed([match], options: EmbedOptions(poolings: options.poolings, mask: options.mask,
+                                                                       instruction: queryInstruction(task: matchInstruction ?? defaultSearchTask)))[0]
+                options.matchQueries = q.vectors
+            }
             var skipped = 0
             for chunkStart in stride(from: 0, to: items.count, by: 256) {
                 let chunk = Array(items[chunkStart..<min(chunkStart + 256, items.count)])
@@ -191,6 +206,16 @@ struct Embed: ParsableCommand {
             w.beginObject()
             for p in Pooling.allCases { if let s = t.shares[p] { w.key(p.rawValue); w.floats(s, digits: 6) } }
             w.endObject()
+            if !t.matches.isEmpty {
+                w.key("match")
+                w.beginObject()
+                for p in Pooling.allCases { if let m = t.matches[p] { w.key(p.rawValue); w.floats(m, digits: 6) } }
+                w.endObject()
+                w.key("match_score")
+                w.beginObject()
+                for p in Pooling.allCases { if let m = t.matches[p] { w.member(p.rawValue, m.reduce(0.0) { $0 + Double($1) }) } }
+                w.endObject()
+            }
             if t.heads > 0 {
                 writeLatentProbabilities(&w, t.latentProbabilities, heads: t.heads, tokens: r.input.tokens.count, latents: t.latents)
             }

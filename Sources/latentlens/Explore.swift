@@ -158,7 +158,7 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
     func traced(_ r: EmbeddingResult) -> TracedText {
         let t = r.trace!
         let tokens = r.input.tokens.enumerated().map { i, tok in
-            TraceToken(piece: tok.piece, pooled: r.input.poolMask[i], share: t.shares.mapValues { $0[i] })
+            TraceToken(piece: tok.piece, pooled: r.input.poolMask[i], share: t.shares.mapValues { $0[i] }, match: t.matches.mapValues { $0[i] })
         }
         return TracedText(tokens: tokens, latentProbabilities: t.latentProbabilities, heads: t.heads, latents: t.latents, truncated: r.input.truncated)
     }
@@ -202,8 +202,9 @@ final class ExplorerEngine: ExplorerBackend, @unchecked Sendable {
         let c = corpora[corpus]
         guard let d = c.document(index) else { post(.message("document \(index) not found")); return }
         do {
-            let r = try model.embed([d.embeddingText], options: EmbedOptions(poolings: model.hasLatentBlock ? Pooling.allCases : [.mean, .eos],
-                                                                             mask: mask, instruction: "", maxLength: 512, trace: true))[0]
+            var options = EmbedOptions(poolings: model.hasLatentBlock ? Pooling.allCases : [.mean, .eos], mask: mask, instruction: "", maxLength: 512, trace: true)
+            lock.lock(); options.matchQueries = lastQueryVectors; lock.unlock()   // which tokens made the match
+            let r = try model.embed([d.embeddingText], options: options)[0]
             post(.documentLoaded(OpenDocument(index: index, title: d.title.isEmpty ? d.id : d.title, text: d.text, trace: traced(r))))
         } catch {
             post(.message("document: \(error)"))

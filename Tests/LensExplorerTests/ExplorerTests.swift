@@ -232,7 +232,7 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc title", text: words, trace: long)))
     let lines = render(s).text.split(separator: "\n", omittingEmptySubsequences: false)
     #expect(lines[2].hasPrefix(" w0 w1 w2") && lines[4].contains("w"))   // text rows under the title, above the strip
-    #expect(lines.last?.hasPrefix(" lines 1–4 of 9 ") == true, "\(lines)")
+    #expect(lines.last?.hasPrefix(" lines 1–3 of 9 ") == true, "\(lines)")
     #expect(lines.contains { $0.hasPrefix(" tokens ▁w0") })
 }
 
@@ -291,6 +291,26 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(!render(s).text.contains("PREVIEW"))
     _ = update(&s, .searchFinished(outcome(id: 1, titles: [.latent: ["x #1", "y #2"], .mean: ["y #2"], .eos: ["x #1"]])))
     #expect(render(s).text.contains("PREVIEW"))     // a short list leaves rows spare in the same window
+}
+
+/// The document view shows which tokens made the match: each token's part of the score with
+/// the query (the caption gives their sums, the scores), and `w` switches to the token's share of
+/// the document's own vector.
+@Test func documentViewShowsEachTokensPartOfTheMatch() {
+    var s = makeState(rows: 40, columns: 150)
+    _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["a #1"], .mean: ["a #1"], .eos: ["a #1"]])))
+    _ = update(&s, .key(.escape))
+    _ = update(&s, .key(.character("d")))
+    let tokens = [TraceToken(piece: "▁alpha", pooled: true, share: [.latent: 0.7, .mean: 0.6, .eos: 0], match: [.latent: 0.25, .mean: 0.2, .eos: 0]),
+                  TraceToken(piece: "</s>", pooled: true, share: [.latent: 0.3, .mean: 0.4, .eos: 1], match: [.latent: 0.125, .mean: 0.1, .eos: 0.5])]
+    _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc", text: "alpha", trace: TracedText(tokens: tokens, latentProbabilities: [], heads: 0, latents: 0, truncated: false))))
+    var t = render(s).text
+    #expect(t.contains("part of its score with the query (sums: latent 0.375 · mean 0.300 · eos 0.500)"))
+    #expect(t.contains(".25") && !t.contains(".70"))
+    #expect(t.contains("most under latent: ▁alpha .25   </s>"))   // the heaviest pieces, summed over the document
+    _ = update(&s, .key(.character("w")))
+    t = render(s).text
+    #expect(t.contains("share of the document's own vector") && t.contains(".70") && !t.contains(".25"))
 }
 
 @Test func wideCharactersNeverShiftColumns() {

@@ -50,6 +50,45 @@ import LensModel
         print("\(name): worst max-abs difference vs float64 reference = \(worst)")
     }
 
+    /// Per-token match contributions (which tokens made this match): against the text's own
+    /// unit vector they are the numpy reference's shares; against any unit query they sum to
+    /// the cosine of the two vectors and are linear in the query; EOS puts it all on the last token.
+    @Test(arguments: ["tiny-nvembed-f32", "tiny-nvembed-bf16"])
+    func matchContributionsDecomposeTheScore(_ name: String) throws {
+        let model = try EmbeddingModel(folder: fixture(name))
+        let ref = try ReferenceFile.load(fixture(name))
+        let poolings: [Pooling] = model.hasLatentBlock ? Pooling.allCases : [.mean, .eos]
+        var checked = 0
+        for c in ref.cases where c.trace == true {
+            let base = EmbedOptions(poolings: poolings, mask: AttentionMask(rawValue: c.mask)!, instruction: c.instruction, maxLength: c.max_length)
+            let plain = try model.embed(c.texts, options: base)
+            let query = try model.embed(["a query about something else"], options: EmbedOptions(poolings: poolings, instruction: "Instruct: q\nQuery: "))[0]
+            for (i, r) in c.outputs.enumerated() {
+                guard let shares = r.shares else { continue }
+                var opts = base
+                opts.trace = true
+                opts.matchQueries = plain[i].vectors                        // the text's own direction
+                let own = try model.embed([c.texts[i]], options: opts)[0].trace!
+                for (k, v) in shares { #expect(maxAbsDiff(own.matches[Pooling(rawValue: k)!]!, v) <= 1e-3, "\(name)/\(c.name): \(k) own match = share") }
+                opts.matchQueries = query.vectors
+                let q1 = try model.embed([c.texts[i]], options: opts)[0].trace!
+                var half = query.vectors
+                for p in poolings { half[p] = half[p]!.map { $0 * 0.5 } }
+                opts.matchQueries = half
+                let qh = try model.embed([c.texts[i]], options: opts)[0].trace!
+                for p in poolings {
+                    let score = zip(plain[i].vectors[p]!, query.vectors[p]!).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let sum = q1.matches[p]!.reduce(0.0) { $0 + Double($1) }
+                    #expect(abs(sum - score) <= 1e-5, "\(name)/\(c.name) \(p): contributions sum \(sum), cosine \(score)")
+                    #expect(maxAbsDiff(qh.matches[p]!.map { $0 * 2 }, q1.matches[p]!.map(Double.init)) <= 1e-6, "\(p): linear in the query")
+                    if p == .eos { #expect(q1.matches[p]!.dropLast().allSatisfy { $0 == 0 }) }
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 2)
+    }
+
     @Test func batchedEqualsOneByOne() throws {
         let model = try EmbeddingModel(folder: fixture("tiny-nvembed-f32"))
         let texts = ["short", "a somewhat longer text about latent attention pooling", "안녕", "x y z 1 2 3"]

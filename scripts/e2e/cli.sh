@@ -281,6 +281,9 @@ MC=Tests/Fixtures/explorer-corpus.jsonl
 "$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --json --map --k 5 "package manager" >$T/map-search.json 2>/dev/null
 "$BIN" embed --model $FIX/tiny-nvembed-f32 --instruction "Retrieve the passage most relevant to the query" "package manager" >$T/map-query.jsonl 2>/dev/null
 check "map twin: positions are the vectors' top-2 principal components; query and hits placed by the same map" "python3 scripts/e2e/map_check.py $T/map.jsonl $T/vec $T/map-search.json $T/map-query.jsonl"
+check "embed --trace --match: each token's part of the score sums to the score search gives the document" "python3 scripts/e2e/match_check.py '$BIN' $FIX/tiny-nvembed-f32 $MC $T/map-search.json 'package manager'"
+"$BIN" embed --model $FIX/tiny-nvembed-f32 --match "x" "y" >$T/out 2>&1; rc=$?
+check "embed --match without --trace is refused" "[[ $rc != 0 ]] && grep -q 'needs --trace' $T/out"
 "$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --map "x" >$T/out 2>&1; rc=$?
 check "search --map without --json is refused" "[[ $rc != 0 ]] && grep -q 'needs --json' $T/out"
 
