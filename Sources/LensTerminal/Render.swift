@@ -343,6 +343,7 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
         "                  wheel moves the selection (--no-mouse or mouse = off in the config: none)",
         "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
         "Map               p / Tab next pooling · Esc back",
+        "Document          j/k scroll · w token weights: part of the score with the query ↔ share of its own vector",
         "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",
         "                  :export FILE (neighbours, token shares, heatmap: JSON) · :mask causal|bidirectional",
         "                  :live on|off · :q",
@@ -481,7 +482,7 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     let start = min(s.documentScroll, max(0, lines.count - bodyRows))
     for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() { g.put(" " + l, row: 2 + i, column: 0) }
     let shown = lines.isEmpty ? "no text" : "lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count)"
-    g.put(" \(shown) · j/k scroll · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    g.put(" \(shown) · j/k scroll · w weights · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
 }
 
 /// Braille canvas: 2×4 dots per cell.

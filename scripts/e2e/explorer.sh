@@ -66,7 +66,10 @@ tm send-keys -t $S m
 check "map view with braille and the query" "◆"
 esc
 tm send-keys -t $S d
-check "document view" "j/k scroll · Esc back"
+check "document view" "j/k scroll · w weights · Esc back"
+check "document view: each token's part of the score with the query" "part of its score with the query \(sums: latent"
+tm send-keys -t $S w
+check "document view: w shows the shares of its own vector" "share of the document's own vector"
 esc
 tm send-keys -t $S c
 check "mask toggle recomputes and warns" "mask causal.*|trained bidirectional"
