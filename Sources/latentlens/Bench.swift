@@ -118,11 +118,37 @@ struct Bench: ParsableCommand {
             if search { try benchSearch() }
             if train { try benchTrain(model: model, peak: peak) }
             print(String(format: "peak RSS   %.1f MiB", Double(MachineLimits.peakRSSBytes()) / 1048576))
+            print("")
+            benchTokenizer(model: model)   // after the RSS figure: its test strings are not the model's memory
         }
     }
 }
 
 extension Bench {
+    /// SentencePiece throughput on real prose (the bundled sample corpus, else a synthetic text),
+    /// and what a huge one-line input costs before its first max-length tokens are kept.
+    func benchTokenizer(model: EmbeddingModel) {
+        let sample = ModelLocator.findInRepo("SampleCorpora/sampler.jsonl").flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }
+        let text = String((sample ?? String(repeating: "a synthetic sentence about latent attention pooling, ", count: 20_000)).prefix(1_000_000))
+        let bytes = text.utf8.count
+        var best = Double.infinity, count = 0
+        for _ in 0..<3 {
+            let t0 = monotonicSeconds()
+            count = model.tokenizer.encode(text, specialTokens: .parse).count
+            best = min(best, monotonicSeconds() - t0)
+        }
+        print(String(format: "tokenizer  %.1f MB/s, %.0f tokens/s (%@, %.1f MB, best of 3)", Double(bytes) / best / 1e6, Double(count) / best,
+                     (sample == nil ? "synthetic text" : "SampleCorpora/sampler.jsonl") as NSString, Double(bytes) / 1e6))
+        var huge = text
+        while huge.utf8.count < 16_000_000 { huge += huge }
+        huge = huge.replacingOccurrences(of: "\n", with: " ")
+        let t0 = monotonicSeconds()
+        let prepared = model.prepare(huge, instruction: "", maxLength: 512)
+        let cut = monotonicSeconds() - t0
+        print(String(format: "           a %.0f MB one-line input prepared for 512 tokens: %.1f ms (only its first tokens are tokenized; whole: ~%.0f ms at the rate above)",
+                     Double(huge.utf8.count) / 1e6, cut * 1e3, Double(huge.utf8.count) / (Double(bytes) / best) * 1e3) + (prepared.truncated ? "" : " — not truncated?"))
+    }
+
     /// Top-10 over a synthetic memory-mapped store, next to this run's memory bandwidth.
     func benchSearch() throws {
         let n = searchRows, d = searchWidth
