@@ -274,6 +274,10 @@ check "explore: an unknown --theme is refused before any corpus is embedded, nam
 "$BIN" explore --model $FIX/tiny-nvembed-f32 --store $T/tty-store --corpus Tests/Fixtures/explorer-corpus.jsonl </dev/null >$T/out 2>&1; rc=$?
 check "explore without a terminal: refused before any corpus is embedded, naming the scriptable twins" "[[ $rc == 1 ]] && grep -q 'the explorer needs a terminal' $T/out && [[ ! -e $T/tty-store ]]"
 
+# bench prints every figure it promises (values not judged: a test never fails on wall-clock time).
+"$BIN" bench --model $FIX/tiny-nvembed-f32 --shapes 2x8 --queries 5 >$T/bench 2>&1; rc=$?
+check "bench: sgemm peak, batch throughput as % of peak, query percentiles, peak RSS, tokenizer rates" "[[ $rc == 0 ]] && grep -qE '^sgemm .*peak [0-9.]+' $T/bench && grep -qE '^  2x8 +[0-9]+ +[0-9.]+ +[0-9.]+%' $T/bench && grep -qE 'p50 [0-9.]+ ms +p95 [0-9.]+ ms +p99 [0-9.]+ ms' $T/bench && grep -qE '^peak RSS +[0-9.]+ MiB' $T/bench && grep -qE '^tokenizer +[0-9.]+ MB/s, [0-9]+ tokens/s' $T/bench && grep -qE 'prepared for 512 tokens: [0-9.]+ ms' $T/bench"
+
 # The map view's twin: export --format map and search --json --map, checked against numpy.
 MC=Tests/Fixtures/explorer-corpus.jsonl
 "$BIN" export --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --format map --out $T/map.jsonl >/dev/null 2>&1
