@@ -187,7 +187,9 @@ func renderPreview(_ s: ExplorerState, row: Int, height: Int, grid g: inout Cell
     guard let o = s.outcome else { return }
     let p = s.focus.pooling ?? s.poolings[0]
     guard let hits = o.hits[p], !hits.isEmpty else { return }
-    let hit = hits[min(s.selected[p] ?? 0, hits.count - 1)]
+    let index = min(s.selected[p] ?? 0, hits.count - 1)
+    let hit = hits[index]
+    g.region(row: row, column: 0, height: height, width: s.columns, .hit(p, index))   // a click here acts on the hit shown
     g.fill(row: row, column: 0, height: 1, width: s.columns, role: .border)
     let ranks = "   ranked " + s.poolings.map { q in "\(q.rawValue) " + (o.ranks[q]?[hit.document].map { "#\($0 + 1)" } ?? "—") }.joined(separator: " · ")
     let more = "   d: whole document "

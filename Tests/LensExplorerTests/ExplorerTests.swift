@@ -272,7 +272,7 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
 
 /// Rows the panes leave empty hold a preview of the selected hit: its title, where every pooling
 /// ranks it, its text; `p` toggles it, and a window without spare rows never shows it.
-@Test func previewOfTheSelectedHitUsesSpareRows() {
+@Test func previewOfTheSelectedHitUsesSpareRows() throws {
     let titles = (1...10).map { "doc\($0) #\($0)" }
     var s = makeState(rows: 48, columns: 160)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: titles, .mean: Array(titles.reversed()), .eos: Array(titles.prefix(3))])))
@@ -282,7 +282,10 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(t.contains("PREVIEW doc2 #2   ranked latent #2 · mean #9 · eos #2"), "\(t)")
     #expect(t.contains("  snippet of doc2 #2"))
     _ = update(&s, .key(.character("G")))
-    #expect(render(s).text.contains("PREVIEW doc10 #10   ranked latent #10 · mean #1 · eos —"))
+    let g = render(s)
+    #expect(g.text.contains("PREVIEW doc10 #10   ranked latent #10 · mean #1 · eos —"))
+    let at = try #require(position(of: "PREVIEW", in: g))
+    #expect(g.target(row: at.row + 1, column: 10) == .hit(.latent, 9))   // a click on the preview acts on its hit
     _ = update(&s, .key(.character("p")))
     t = render(s).text
     #expect(!t.contains("PREVIEW") && t.contains("preview off"))
