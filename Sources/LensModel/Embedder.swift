@@ -289,6 +289,18 @@ func matchContributions(_ rows: UnsafePointer<Float>, count n: Int, width d: Int
     }
 }
 
+/// The pieces that weigh most in per-token values (shares or match parts) of pooled tokens,
+/// summed over every occurrence of the piece: heaviest first, ties by first position.
+public func heaviestPieces(pieces: [String], pooled: [Bool], values: [Float], limit: Int) -> [(piece: String, sum: Float, count: Int)] {
+    var total: [String: (sum: Float, count: Int, first: Int)] = [:]
+    for i in pieces.indices where i < pooled.count && i < values.count && pooled[i] {
+        let e = total[pieces[i]] ?? (0, 0, i)
+        total[pieces[i]] = (e.sum + values[i], e.count + 1, e.first)
+    }
+    return total.sorted { $0.value.sum != $1.value.sum ? $0.value.sum > $1.value.sum : $0.value.first < $1.value.first }
+        .prefix(limit).map { ($0.key, $0.value.sum, $0.value.count) }
+}
+
 /// ⟨q, v/|v|⟩ in Double: the cosine when q is a unit vector, and linear in q like the others.
 func projection(of q: [Float], on v: [Float]) -> Double {
     var qv = 0.0, vv = 0.0

@@ -89,6 +89,10 @@ public enum CorpusIndexer {
     public static func open(source: String, corpusOptions: CorpusOptions = CorpusOptions(), model: EmbeddingModel, modelFingerprint: String,
                             store: EmbeddingStore, options: Options, shouldStop: () -> Bool = { false },
                             progress: (IndexProgress) -> Void = { _ in }, issues: ([LineIssue]) -> Void = { _ in }) throws -> IndexedCorpus? {
+        // One file, one manifest: "SampleCorpora/x.jsonl", "./SampleCorpora/x.jsonl" and its
+        // absolute path (what the explorer opens by default) are the same source.
+        let given = source
+        let source = source == "-" ? source : URL(fileURLWithPath: source).standardizedFileURL.resolvingSymlinksInPath().path
         let d = model.config.decoder.hiddenSize
         var spaces: [Pooling: EmbeddingSpace] = [:]
         var ids: [Pooling: Int] = [:]
@@ -107,7 +111,8 @@ public enum CorpusIndexer {
                                      matrices: mats, spaces: spaces)
             }
         }
-        let corpus = try Corpus.load(source, options: corpusOptions)
+        var corpus = try Corpus.load(given, options: corpusOptions)   // problems named by the path as given
+        corpus.source = source
         if !corpus.issues.isEmpty { issues(corpus.issues) }
         let hash = try store.record(corpus)
         let docs = corpus.documents

@@ -462,16 +462,12 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
                 // The pieces that weigh most under the focused pane's pooling, summed over the
                 // document wherever they occur ("×n": how often).
                 let p = s.focus.pooling ?? s.poolings[0]
-                var total: [String: (sum: Float, count: Int, first: Int)] = [:]
-                for (i, tok) in shown.tokens.enumerated() where tok.pooled {
-                    let e = total[tok.piece] ?? (0, 0, i)
-                    total[tok.piece] = (e.sum + (tok.share[p] ?? 0), e.count + 1, e.first)
-                }
-                let ranked = total.sorted { $0.value.sum != $1.value.sum ? $0.value.sum > $1.value.sum : $0.value.first < $1.value.first }
+                let ranked = heaviestPieces(pieces: shown.tokens.map(\.piece), pooled: shown.tokens.map(\.pooled),
+                                            values: shown.tokens.map { $0.share[p] ?? 0 }, limit: 12)
                 var x = g.put(" most under \(p.rawValue): ", row: top - 1, column: 0, role: poolingRole(p))
-                for (piece, e) in ranked.prefix(12) where x < s.columns {
+                for e in ranked where x < s.columns {
                     let value = formatShare(e.sum, precise: true).trimmingCharacters(in: .whitespaces) + (e.count > 1 ? " ×\(e.count)" : "")
-                    x += g.put(piece + " " + value + "   ", row: top - 1, column: x, role: .normal, width: s.columns - x)
+                    x += g.put(e.piece + " " + value + "   ", row: top - 1, column: x, role: .normal, width: s.columns - x)
                 }
                 stripRows += 1
             }

@@ -140,6 +140,9 @@ struct Search: ParsableCommand {
     @Flag(name: .long, help: "With --json: the query and each hit on the corpus's 2-D map per pooling (the explorer's map view; the whole corpus: export --format map).")
     var map = false
 
+    @Flag(name: .long, help: "Which tokens made each match: the pieces that carry most of each hit's score (its tokens' parts of the cosine, summed per piece; docs/TRACES.md).")
+    var explain = false
+
     @Argument(help: "The query.")
     var query: String
 
@@ -156,6 +159,20 @@ struct Search: ParsableCommand {
             let r = try model.embed([query], options: options)[0]
             let hits = corpus.search(r.vectors, k: k)
             let poolings = options.poolings.filter { hits[$0] != nil }
+            // --explain: each listed document traced once against the query's vectors (as the
+            // store embedded it: no instruction, 512 tokens), its heaviest pieces per pooling.
+            var explained: [Int: EmbeddingResult] = [:]
+            if explain {
+                var traceOptions = EmbedOptions(poolings: poolings, mask: options.mask, instruction: "", maxLength: 512, trace: true)
+                traceOptions.matchQueries = r.vectors
+                let listed = Array(Set(poolings.flatMap { hits[$0]!.map(\.index) })).sorted()
+                let texts = listed.map { corpus.document($0)?.embeddingText ?? "" }
+                for (i, e) in zip(listed, try model.embed(texts, options: traceOptions)) { explained[i] = e }
+            }
+            func madeOf(_ index: Int, _ p: Pooling) -> [(piece: String, sum: Float, count: Int)] {
+                guard let e = explained[index], let values = e.trace?.matches[p] else { return [] }
+                return heaviestPieces(pieces: e.input.tokens.map(\.piece), pooled: e.input.poolMask, values: values, limit: 6)
+            }
             if json {
                 var w = JSONWriter()
                 w.beginObject()
@@ -178,6 +195,14 @@ struct Search: ParsableCommand {
                         w.member("id", corpus.heads[h.index].id)
                         w.member("title", corpus.heads[h.index].title)
                         if let pr = projections[p] { w.key("xy"); w.floats([pr.points[h.index].x, pr.points[h.index].y]) }
+                        if explain {
+                            w.key("made_of")
+                            w.beginArray()
+                            for m in madeOf(h.index, p) {
+                                w.beginObject(); w.member("piece", m.piece); w.member("part", Double(m.sum)); w.member("count", m.count); w.endObject()
+                            }
+                            w.endArray()
+                        }
                         w.endObject()
                     }
                     w.endArray()
@@ -214,6 +239,10 @@ struct Search: ParsableCommand {
                     for (rank, h) in hits[p]!.enumerated() {
                         let head = corpus.heads[h.index]
                         for line in hitLines(rank: rank + 1, score: h.score, id: head.id, title: head.title, text: texts[h.index]!) { print(line) }
+                        if explain {
+                            let parts = madeOf(h.index, p).map { m in m.piece + String(format: " %.3f", m.sum) + (m.count > 1 ? " ×\(m.count)" : "") }
+                            if !parts.isEmpty { print(String(repeating: " ", count: 13) + "made of: " + parts.joined(separator: " · ")) }
+                        }
                     }
                     print("")
                 }

@@ -286,6 +286,10 @@ MC=Tests/Fixtures/explorer-corpus.jsonl
 "$BIN" embed --model $FIX/tiny-nvembed-f32 --instruction "Retrieve the passage most relevant to the query" "package manager" >$T/map-query.jsonl 2>/dev/null
 check "map twin: positions are the vectors' top-2 principal components; query and hits placed by the same map" "python3 scripts/e2e/map_check.py $T/map.jsonl $T/vec $T/map-search.json $T/map-query.jsonl"
 check "embed --trace --match: each token's part of the score sums to the score search gives the document" "python3 scripts/e2e/match_check.py '$BIN' $FIX/tiny-nvembed-f32 $MC $T/map-search.json 'package manager'"
+"$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --json --explain --k 3 "package manager" >$T/explain.json 2>/dev/null
+check "search --explain: each hit's heaviest pieces, the parts embed --trace --match gives summed per piece" "python3 scripts/e2e/match_check.py '$BIN' $FIX/tiny-nvembed-f32 $MC $T/explain.json 'package manager' | grep -q 'heaviest pieces'"
+"$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --explain --k 2 "package manager" >$T/out 2>/dev/null
+check "search --explain (text): a 'made of:' line under each hit" "[[ \$(grep -c '^ *made of: ' $T/out) == 6 ]]"
 "$BIN" embed --model $FIX/tiny-nvembed-f32 --match "x" "y" >$T/out 2>&1; rc=$?
 check "embed --match without --trace is refused" "[[ $rc != 0 ]] && grep -q 'needs --trace' $T/out"
 "$BIN" search --model $FIX/tiny-nvembed-f32 --store $T/map-store --corpus $MC --map "x" >$T/out 2>&1; rc=$?

@@ -20,4 +20,14 @@ for p in ("latent", "mean", "eos"):
     t = json.loads(out)["trace"]
     assert abs(sum(t["match"][p]) - t["match_score"][p]) < 1e-5, f"{p}: contributions do not sum to match_score"
     assert abs(t["match_score"][p] - hit["score"]) < 1e-5, f"{p}: match_score {t['match_score'][p]} vs search's {hit['score']}"
-print("match: contributions sum to the score search gives")
+    if "made_of" in hit:   # search --explain: the heaviest pieces of those parts, summed per piece
+        tokens = json.loads(out)["tokens"]
+        total, first = {}, {}
+        for i, (tok, part) in enumerate(zip(tokens, t["match"][p])):
+            if tok["pooled"]:
+                total[tok["piece"]] = total.get(tok["piece"], 0.0) + part
+                first.setdefault(tok["piece"], i)
+        top = sorted(total, key=lambda k: (-total[k], first[k]))[:len(hit["made_of"])]
+        assert [m["piece"] for m in hit["made_of"]] == top, f"{p}: made_of {hit['made_of']} vs {top}"
+        assert all(abs(m["part"] - total[m["piece"]]) < 1e-5 for m in hit["made_of"]), f"{p}: parts"
+print("match: contributions sum to the score search gives" + (" and search --explain lists their heaviest pieces" if "made_of" in s["results"]["latent"][0] else ""))

@@ -49,6 +49,14 @@ cp "$T/corpus.jsonl" "$T/copy.jsonl"
 "$BIN" index --model "$MODEL" --corpus "$T/copy.jsonl" --store "$T/store" >"$T/out" 2>&1
 check "a copy of the corpus reuses every stored vector, and its progress says so (no zero rate)" \
   "grep -q '; 0 embedded now' $T/out && grep -q 'every vector already stored  (stored)' $T/out && ! grep -q ' 0 docs/s' $T/out"
+# The same file by another spelling of its path (relative, with ./): the store knows it, so
+# nothing is read, embedded or rewritten (the explorer opens its corpus by absolute path).
+mtime=$(stat -c %.9Y "$T"/store/matrices/*.vec | sort | tail -1)
+sleep 1.1
+bin_abs=$(realpath "$BIN") model_abs=$(realpath "$MODEL")
+(cd "$T" && "$bin_abs" index --model "$model_abs" --corpus ./copy.jsonl --store "$T/store") >"$T/out" 2>&1
+check "another spelling of a corpus's path opens it from the store: no indexing phase, matrices untouched" \
+  "grep -q 'copy: $N documents indexed' $T/out && ! grep -q 'writing matrices' $T/out && [[ \$(stat -c %.9Y $T/store/matrices/*.vec | sort | tail -1) == '$mtime' ]]"
 
 # Search equals a brute-force reference computed from exported vectors.
 "$BIN" export --model "$MODEL" --corpus "$T/corpus.jsonl" --store "$T/store" --format npy --out "$T/vec.npy" >/dev/null 2>&1
