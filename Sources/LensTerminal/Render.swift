@@ -293,10 +293,19 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
     }
     labels(r)
     let rowsPerLine = 1 + poolings.count
+    // When the strip cannot hold every token, the masked prefix (<s> and the instruction: no
+    // share, only "·") folds into one cell, so the query's own tokens are what is seen.
+    var tokens = t.tokens
+    let minCell = precise ? 5 : 4
+    let needed = tokens.reduce(0) { $0 + max(DisplayWidth.of($1.piece), minCell) + 1 }
+    let prefix = tokens.prefix { !$0.pooled }.count
+    if needed > (width - labelWidth) * maxLines && prefix >= 3 && prefix < tokens.count {
+        tokens = [TraceToken(piece: "[\(prefix) masked]", pooled: false, share: [:])] + tokens.dropFirst(prefix)
+    }
     var shown = 0
-    for tok in t.tokens {
+    for tok in tokens {
         let piece = tok.piece
-        let w = max(DisplayWidth.of(piece), precise ? 5 : 4) + 1
+        let w = max(DisplayWidth.of(piece), minCell) + 1
         if x + w > column + width {
             if lines >= maxLines { break }
             lines += 1
@@ -318,8 +327,8 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
         x += w
         shown += 1
     }
-    if shown < t.tokens.count {
-        g.put("+\(t.tokens.count - shown)", row: r, column: column + width - 4, role: .dim)
+    if shown < tokens.count {
+        g.put("+\(tokens.count - shown)", row: r, column: column + width - 4, role: .dim)
     }
     if t.truncated { g.put("truncated", row: row, column: column + width - 10, role: .error) }
     return lines * rowsPerLine
@@ -333,21 +342,21 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
         "Keys (Esc closes this)", "",
         "Anywhere          Ctrl-C quit · F1 help · Ctrl-L redraw · Tab / Shift-Tab cycle focus",
         "Query field       type · Enter search (live re-ranking after a short pause) · ↑↓ Ctrl-P/N history",
-        "                  Ctrl-A/E home/end · Ctrl-W delete word · Ctrl-U/K kill to start/end · Esc to panes",
-        "Instruction       ↑↓ cycle presets (NV-Embed tasks, training tasks, none, custom) · type for custom",
+        "                  Ctrl-A/E home/end · Ctrl-W delete word · Ctrl-U/K kill to start/end · Esc panes",
+        "Instruction       ↑↓ cycle presets (NV-Embed, training tasks, none, custom) · type: a custom one",
         "Panes             j/k ↑↓ move · g/G top/bottom · Ctrl-D/U half page · ←→ other pane",
         "                  d / Enter document view · h latent-attention heatmap · m corpus map",
         "                  t what the token weights mean · c toggle bidirectional/causal mask",
-        "                  p preview of the selected hit (its text and its rank under each pooling; tall windows)",
+        "                  p preview of the selected hit: text and rank under each pooling (tall windows)",
         "                  / find in the lists (n/N next/previous match, Esc in the prompt clears)",
         "                  Esc query · i instruction · H hide hints · q quit",
-        "Mouse             click a field or pane to focus it, a hit to select it, the selected hit to open it;",
-        "                  wheel moves the selection (--no-mouse or mouse = off in the config: none)",
+        "Mouse             click focuses a field or pane, selects a hit, opens the selected hit",
+        "                  wheel moves the selection · --no-mouse (or mouse = off in the config): none",
         "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
         "Map               p / Tab next pooling · Esc back",
-        "Document          j/k scroll · w token weights: part of the score with the query ↔ share of its own vector",
+        "Document          j/k scroll · w weights: each token's part of the score ↔ its share of the text",
         "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",
-        "                  :export FILE (neighbours, token shares, heatmap: JSON) · :mask causal|bidirectional",
+        "                  :export FILE (JSON: neighbours, shares, heatmap) · :mask causal|bidirectional",
         "                  :live on|off · :q",
         "",
         "Panes: rank, cosine score and bar, title; markers show where the other poolings rank the",

@@ -316,6 +316,22 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(t.contains("share of the document's own vector") && t.contains(".70") && !t.contains(".25"))
 }
 
+/// A strip too narrow for every token folds the masked prefix (<s> and the instruction, which
+/// carry no share) into one cell, so the query's own tokens and weights stay in view.
+@Test func narrowStripFoldsTheMaskedInstruction() {
+    var s = makeState(rows: 24, columns: 70)
+    var o = outcome(id: 0, titles: [.latent: ["a #1"], .mean: ["a #1"], .eos: ["a #1"]])
+    let masked = (0..<16).map { TraceToken(piece: "▁instr\($0)", pooled: false, share: [:]) }
+    o.trace.tokens = masked + [TraceToken(piece: "▁query", pooled: true, share: [.latent: 0.7, .mean: 0.6, .eos: 0]),
+                               TraceToken(piece: "</s>", pooled: true, share: [.latent: 0.3, .mean: 0.4, .eos: 1])]
+    _ = update(&s, .searchFinished(o))
+    var t = render(s).text
+    #expect(t.contains("tokens [16 masked] ▁query") && t.contains(".70") && !t.contains("▁instr0"))
+    s.columns = 400                                  // room for all: nothing folds
+    t = render(s).text
+    #expect(t.contains("▁instr0") && !t.contains("masked]"))
+}
+
 @Test func wideCharactersNeverShiftColumns() {
     var s = makeState(rows: 30, columns: 150)
     _ = update(&s, .searchFinished(outcome(id: 0, titles: [.latent: ["한국어 제목 👋 문서 #1", "plain #2"], .mean: ["plain #2"], .eos: ["한국어 #1"]])))
