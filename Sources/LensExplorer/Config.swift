@@ -8,6 +8,7 @@ import Foundation
 ///     mouse = off            # on | off
 ///     hints = off            # the key-hint bar: on | off
 ///     live  = off            # live re-ranking while typing: on | off
+///     history = off          # keep no query history between sessions (QueryHistory)
 ///     map x = h              # pressing x does what h does (outside text fields)
 ///
 /// Command-line options win over the file. An unknown key, a bad value or an unknown key name
@@ -18,6 +19,7 @@ public struct ExplorerConfig: Equatable, Sendable {
     public var mouse: Bool?
     public var hints: Bool?
     public var live: Bool?
+    public var history: Bool?
     /// Key remaps: the pressed key → the key whose action it takes.
     public var keyMap: [Key: Key] = [:]
     /// The file read (nil: none existed).
@@ -67,10 +69,11 @@ public struct ExplorerConfig: Equatable, Sendable {
             case "mouse": c.mouse = try flag()
             case "hints": c.hints = try flag()
             case "live": c.live = try flag()
+            case "history": c.history = try flag()
             default:
                 let words = key.split(separator: " ", omittingEmptySubsequences: true)
                 guard words.count == 2, words[0] == "map" else {
-                    throw fail("unknown setting \(key.debugDescription) (theme, k, mouse, hints, live, map KEY)")
+                    throw fail("unknown setting \(key.debugDescription) (theme, k, mouse, hints, live, history, map KEY)")
                 }
                 guard let from = keyNamed(String(words[1])) else { throw fail("unknown key name \(String(words[1]).debugDescription) (\(keyNameHelp))") }
                 guard let to = keyNamed(value) else { throw fail("unknown key name \(value.debugDescription) (\(keyNameHelp))") }

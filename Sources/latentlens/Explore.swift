@@ -80,6 +80,9 @@ struct Explore: ParsableCommand {
             state.k = k
             state.themeName = initialTheme.name
             if !model.hasLatentBlock { state.focus = .query }
+            // Query history from earlier sessions (Up / Ctrl-P), unless `history = off`.
+            let historyPath = config.history == false ? nil : QueryHistory.path()
+            if let historyPath { state.query.history = QueryHistory.load(historyPath) }
             if let q = query { state.query.set(q) }
             let backend = try ExplorerEngine(model: model, corpora: opened)
             let terminal = CursesTerminal(theme: initialTheme, color: useColor, mouse: !noMouse && config.mouse ?? true)
@@ -89,6 +92,10 @@ struct Explore: ParsableCommand {
                 initial.append(.search(SearchRequest(id: 0, query: q, instruction: state.instructionPrefix, mask: .bidirectional, k: k, corpus: 0)))
             }
             loop.run(initial: initial)
+            if let historyPath {
+                do { try QueryHistory.save(loop.state.query.history, to: historyPath) }
+                catch { warn("query history not saved to \(historyPath): \(systemReason(error))") }
+            }
             // Let an export or search in flight finish (bounded) before the process leaves.
             _ = backend.finish(within: .seconds(5))
         }

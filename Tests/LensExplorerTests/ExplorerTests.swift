@@ -500,7 +500,7 @@ func position(of text: String, in g: CellGrid, from: Int = 0, to: Int? = nil) ->
     #expect(c.keyMap == [.character("x"): .character("h"), .control("n"): .character("j"), .function(2): .character("?"), .character(" "): .pageDown])
     for (text, message) in [("k = 0", "cfg:1: k is a number from 1 to 100, not \"0\""),
                             ("\n\nmouse = maybe", "cfg:3: mouse is on or off, not \"maybe\""),
-                            ("colour = red", "cfg:1: unknown setting \"colour\" (theme, k, mouse, hints, live, map KEY)"),
+                            ("colour = red", "cfg:1: unknown setting \"colour\" (theme, k, mouse, hints, live, history, map KEY)"),
                             ("map xx = h", "cfg:1: unknown key name \"xx\""),
                             ("theme light", "cfg:1: expected KEY = VALUE"),
                             ("theme =", "cfg:1: theme has no value")] {
@@ -525,4 +525,28 @@ func position(of text: String, in g: CellGrid, from: Int = 0, to: Int? = nil) ->
     _ = update(&s, .key(.character("x")))
     #expect(s.overlay == .heatmap)               // x does what h does
     #expect(update(&s, .key(.control("c"))) == [.quit])
+}
+
+/// The query history survives the session: saved newest last, capped, one JSON string a line
+/// (a query may hold any character); a damaged line is skipped, a missing file is no history.
+@Test func queryHistoryRoundTripsAndSurvivesDamage() throws {
+    let dir = NSTemporaryDirectory() + "ll-history-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/state/latentlens/history"
+    #expect(QueryHistory.load(path).isEmpty)
+    let queries = ["gzip", "한국어 문서", "tab\there \"quoted\"", "line\nbreak"] + (0..<600).map { "q\($0)" }
+    try QueryHistory.save(queries, to: path)
+    let back = QueryHistory.load(path)
+    #expect(back.count == QueryHistory.limit && back.last == "q599" && back.first == "q100")
+    try QueryHistory.save(Array(queries.prefix(4)), to: path)
+    #expect(QueryHistory.load(path) == Array(queries.prefix(4)))
+    try (String(decoding: FileManager.default.contents(atPath: path)!, as: UTF8.self) + "not json\n\"ok\"\n").write(toFile: path, atomically: true, encoding: .utf8)
+    #expect(QueryHistory.load(path) == Array(queries.prefix(4)) + ["ok"])
+    #expect(QueryHistory.path(environment: ["XDG_STATE_HOME": "/s", "HOME": "/h"]) == "/s/latentlens/history")
+    #expect(QueryHistory.path(environment: ["HOME": "/h"]) == "/h/.local/state/latentlens/history")
+    // Loaded into the query field, Up brings the newest back.
+    var s = makeState()
+    s.query.history = QueryHistory.load(path)
+    _ = update(&s, .key(.up))
+    #expect(s.query.string == "ok")
 }

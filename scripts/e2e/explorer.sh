@@ -9,6 +9,7 @@ MODEL=${MODEL:-Models/nvembed-mini}
 CORPUS=Tests/Fixtures/explorer-corpus.jsonl
 STORE=$(mktemp -d)
 CONFIG=$STORE/config-home   # XDG_CONFIG_HOME: empty unless a check writes a config
+STATE=$STORE/state-home     # XDG_STATE_HOME: the query history
 SOCK=latentlens-e2e-$$
 S=x
 tm() { command tmux -L "$SOCK" "$@"; }
@@ -29,7 +30,7 @@ check() { if wait_for "$2" "${3:-15}"; then ok "$1"; else no "$1"; fi; }
 start() {  # start COLS ROWS [ENV...]
   local cols=$1 rows=$2; shift 2
   tm kill-server 2>/dev/null && sleep 0.3   # let the old server go before a new one takes the socket
-  tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" -e XDG_CONFIG_HOME="$CONFIG" "$@" \
+  tm -u new-session -d -s $S -x "$cols" -y "$rows" -e LANG=C.UTF-8 -e TERM=tmux-256color -e LATENTLENS_STORE="$STORE" -e XDG_CONFIG_HOME="$CONFIG" -e XDG_STATE_HOME="$STATE" "$@" \
     "$BIN --model $MODEL --corpus $CORPUS --no-mouse; echo \"[exit=\$?]\"; sleep 600"
 }
 
@@ -123,6 +124,12 @@ if tm capture-pane -t $S -p | grep -q "LATENT latent attention"; then no "termin
 mkdir -p "$CONFIG/latentlens"
 printf '# test config\nk = 3\nhints = off\nmap x = h\n' >"$CONFIG/latentlens/config"
 start 120 40
+check "explorer starts again on the same store" "LatentLens"
+if python3 -c "import json; h = [json.loads(l) for l in open('$STATE/latentlens/history')]; assert h[-1] == '한국어 문서' and 'package manager for python' in h" 2>/dev/null; then
+  ok "history: the session's queries saved at quit, one JSON string a line"; else no "history: the session's queries saved at quit, one JSON string a line"; fi
+tm send-keys -t $S Up
+check "history: Up in a new session brings back the last query" "Query +한국어 문서"
+tm send-keys -t $S C-u
 tm send-keys -t $S "compiler" Enter
 check "config: k = 3 gives three hits a pane" "LATENT latent attention +3 hits"
 if screen | grep -q "Enter search · Tab focus"; then no "config: hints = off hides the hint bar"; else ok "config: hints = off hides the hint bar"; fi
