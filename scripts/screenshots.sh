@@ -12,6 +12,7 @@ CORPUS=${CORPUS:-SampleCorpora/sampler.jsonl}
 OUT=docs/screenshots
 SOCK=latentlens-shots-$$
 export XDG_CONFIG_HOME=$(mktemp -d)   # the default look, whatever the user's own config says
+export XDG_STATE_HOME=$XDG_CONFIG_HOME   # and the user's query history stays untouched
 tm() { command tmux -L "$SOCK" "$@"; }
 trap 'tm kill-server 2>/dev/null; rm -rf "$XDG_CONFIG_HOME"' EXIT
 "$BIN" index --model "$MODEL" --corpus "$CORPUS" >/dev/null
