@@ -22,7 +22,7 @@ public enum QueryHistory {
         return Array(entries.suffix(limit))
     }
 
-    /// Writes through a temporary file renamed into place (a crash mid-write leaves the old one).
+    /// Written atomically (a crash mid-write leaves the old history).
     public static func save(_ history: [String], to path: String) throws {
         let dir = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -31,8 +31,6 @@ public enum QueryHistory {
             let encoded = try JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed])
             text += String(decoding: encoded, as: UTF8.self) + "\n"
         }
-        let tmp = path + ".partial"
-        try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }

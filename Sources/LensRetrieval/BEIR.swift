@@ -13,8 +13,8 @@ public struct BEIRDataset: Sendable {
     /// Lines that could not be read (file:line: reason).
     public var issues: [LineIssue]
 
-    /// Text embedded for a document: "title text" (title omitted when empty).
-    public static func documentText(_ d: Document) -> String { d.title.isEmpty ? d.text : d.title + " " + d.text }
+    /// Text embedded for a document: the same rule as a corpus document's `embeddingText`.
+    public static func documentText(_ d: Document) -> String { LensRetrieval.Document(id: d.id, title: d.title, text: d.text).embeddingText }
 
     public static func load(folder: String, split: String = "test") throws -> BEIRDataset {
         var issues: [LineIssue] = []

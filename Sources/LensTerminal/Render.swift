@@ -133,9 +133,8 @@ func renderMain(_ s: ExplorerState, _ g: inout CellGrid) {
     let footerRows = hints ? 2 : 1
     let showStrip = s.outcome == nil || s.rows - footerRows - 1 - row - stripHeight >= needed
     // Token strip.
-    if !showStrip {
-    } else if let o = s.outcome {
-        row += renderTokenStrip(o.trace, poolings: stripPoolings, row: row, column: 1, width: s.columns - 2, maxLines: stripGroups, grid: &g)
+    if let o = s.outcome {
+        if showStrip { row += renderTokenStrip(o.trace, poolings: stripPoolings, row: row, column: 1, width: s.columns - 2, maxLines: stripGroups, grid: &g) }
     } else {
         g.put(s.indexing ?? (s.info.corpora.isEmpty ? "no corpus loaded" : "Type a query and press Enter (live re-ranking after a pause). ? for help."),
               row: row, column: 1, role: .dim)
@@ -302,6 +301,8 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
     if needed > (width - labelWidth) * maxLines && prefix >= 3 && prefix < tokens.count {
         tokens = [TraceToken(piece: "[\(prefix) masked]", pooled: false, share: [:])] + tokens.dropFirst(prefix)
     }
+    // Glyphs are scaled to each pooling's largest share in the strip (once, not per token).
+    let maxShare = Dictionary(uniqueKeysWithValues: poolings.map { p in (p, t.tokens.compactMap { $0.share[p] }.max() ?? 1) })
     var shown = 0
     for tok in tokens {
         let piece = tok.piece
@@ -319,8 +320,7 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
                 g.put("  · ", row: r + 1 + i, column: x, role: .masked)
             } else {
                 let v = tok.share[p] ?? 0
-                let maxShare = t.tokens.compactMap { $0.share[p] }.max() ?? 1
-                let norm = maxShare > 0 ? v / maxShare : 0
+                let norm = maxShare[p]! > 0 ? v / maxShare[p]! : 0
                 g.put(String(heatGlyph(norm)) + formatShare(v, precise: precise), row: r + 1 + i, column: x, role: heatRole(norm))
             }
         }
@@ -488,8 +488,8 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     let lines = DisplayWidth.wrap(d.text, width: s.columns - 2)
     let start = min(s.documentScroll, max(0, lines.count - bodyRows))
     for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() { g.put(" " + l, row: 2 + i, column: 0) }
-    let shown = lines.isEmpty ? "no text" : "lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count)"
-    g.put(" \(shown) · j/k scroll · w weights · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    let range = lines.isEmpty ? "no text" : "lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count)"
+    g.put(" \(range) · j/k scroll · w weights · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
 }
 
 /// Braille canvas: 2×4 dots per cell.

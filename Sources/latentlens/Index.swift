@@ -303,21 +303,27 @@ struct Export: ParsableCommand {
             let model = try modelOptions.load()
             let c = try openIndexed(corpusArgs, model: model, mask: mask, maxLength: 512)
             let poolings = Pooling.allCases.filter { c.matrices[$0] != nil }
-            if format == "map" {
-                // The explorer's map: each pooling's 2-D PCA of the corpus (cached in the store).
-                var points: [(Pooling, [SIMD2<Float>])] = []
-                for p in poolings { if let pr = try c.projection(p) { points.append((p, pr.points)) } }
+            // One JSON object a document, streamed (a large corpus's vectors as text need not fit in memory).
+            func writeLines(_ fields: @escaping (inout JSONWriter, Int) -> Void) throws {
                 try writeFiles([(out, { fh in
                     for i in 0..<c.count {
                         var w = JSONWriter()
                         w.beginObject()
                         w.member("id", c.heads[i].id)
-                        w.member("title", c.heads[i].title)
-                        for (p, pts) in points { w.key(p.rawValue); w.floats([pts[i].x, pts[i].y]) }
+                        fields(&w, i)
                         w.endObject()
                         try fh.write(contentsOf: Data((w.text + "\n").utf8))
                     }
                 })])
+            }
+            if format == "map" {
+                // The explorer's map: each pooling's 2-D PCA of the corpus (cached in the store).
+                var points: [(Pooling, [SIMD2<Float>])] = []
+                for p in poolings { if let pr = try c.projection(p) { points.append((p, pr.points)) } }
+                try writeLines { w, i in
+                    w.member("title", c.heads[i].title)
+                    for (p, pts) in points { w.key(p.rawValue); w.floats([pts[i].x, pts[i].y]) }
+                }
                 print("wrote \(out): \(c.count) lines (2-D positions under \(points.map(\.0.rawValue).joined(separator: ", ")))")
             } else if format == "npy" {
                 // One file per pooling and the ids, written all or none.
@@ -347,17 +353,7 @@ struct Export: ParsableCommand {
                 for p in poolings { print("wrote \(base)-\(p.rawValue).npy: \(c.matrices[p]!.count) × \(c.matrices[p]!.width) float32") }
                 print("wrote \(base)-ids.jsonl (row order)")
             } else {
-                // Streamed: a large corpus's vectors as text need not fit in memory.
-                try writeFiles([(out, { fh in
-                    for i in 0..<c.count {
-                        var w = JSONWriter()
-                        w.beginObject()
-                        w.member("id", c.heads[i].id)
-                        for p in poolings { w.key(p.rawValue); w.floats(c.matrices[p]!.row(i)) }
-                        w.endObject()
-                        try fh.write(contentsOf: Data((w.text + "\n").utf8))
-                    }
-                })])
+                try writeLines { w, i in for p in poolings { w.key(p.rawValue); w.floats(c.matrices[p]!.row(i)) } }
                 print("wrote \(out): \(c.count) lines")
             }
         }

@@ -112,44 +112,30 @@ func systemReason(_ error: Error) -> String {
     return ns.localizedDescription
 }
 
-/// Writes PATH.partial (`body` fills it); a failed write (a full disk, a missing folder) removes
-/// it and names PATH and the reason in the system's words. `commitPartials` then renames it over
-/// PATH, so a reader never sees half a file and an earlier PATH stays as it was until then.
-func writePartial(_ path: String, _ body: (FileHandle) throws -> Void) throws {
-    let tmp = path + ".partial"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
-    let fh = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-    do {
-        defer { close(fd) }
-        try body(fh)
-        try fh.synchronize()
-    } catch {
-        unlink(tmp)
-        throw CLIError("cannot write \(path): \(systemReason(error))")
-    }
-}
-
-/// Renames each PATH.partial written by `writePartial` over its PATH.
-func commitPartials(_ paths: [String]) throws {
-    for path in paths where rename(path + ".partial", path) != 0 {
-        let reason = String(cString: strerror(errno))
-        for p in paths { unlink(p + ".partial") }
-        throw CLIError("cannot write \(path): \(reason)")
-    }
-}
-
-/// Writes several files all or none: each through `writePartial`, renamed into place only once
-/// every one is complete; on a failure the partial files written so far are removed.
+/// Writes several files all or none: each to PATH.partial (its `body` fills it), all renamed
+/// over their PATHs only once every one is complete, so a reader never sees half a file and an
+/// earlier PATH stays as it was. A failure (a full disk, a missing folder) removes the partial
+/// files and names the file and the reason in the system's words.
 func writeFiles(_ files: [(path: String, body: (FileHandle) throws -> Void)]) throws {
-    var done: [String] = []
-    do {
-        for f in files { try writePartial(f.path, f.body); done.append(f.path) }
-    } catch {
-        for p in done { unlink(p + ".partial") }
-        throw error
+    var written: [String] = []
+    func fail(_ path: String, _ reason: String) -> CLIError {
+        for p in written { unlink(p + ".partial") }
+        return CLIError("cannot write \(path): \(reason)")
     }
-    try commitPartials(done)
+    for f in files {
+        let fd = open(f.path + ".partial", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw fail(f.path, String(cString: strerror(errno))) }
+        written.append(f.path)
+        let fh = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+        do {
+            defer { close(fd) }
+            try f.body(fh)
+            try fh.synchronize()
+        } catch {
+            throw fail(f.path, systemReason(error))
+        }
+    }
+    for path in written where rename(path + ".partial", path) != 0 { throw fail(path, String(cString: strerror(errno))) }
 }
 
 /// Latent-attention probabilities as `[heads][tokens][latents]` (flattened in that order in
