@@ -8,14 +8,12 @@
 # with scripts/compare_per_query.py; docs/TRAINING.md, "Reproducibility").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 MODEL=${1:-Models/nvembed-mini}
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
+require_model "$MODEL"
 OUT=$MODEL/eval-test.json
-echo "{" >"$OUT.tmp"
-first=1
+trap 'rm -f "$OUT.tmp"' EXIT
+json_begin "$OUT"
 for set in debian-packages wordnet-definitions foldoc-terms pydocs-sections pydocs-api; do
   dir=data/eval/test/$set
   [[ -d $dir ]] || { echo "missing $dir: run python3 scripts/build_data.py" >&2; exit 1; }
@@ -23,16 +21,13 @@ for set in debian-packages wordnet-definitions foldoc-terms pydocs-sections pydo
   per_query=()
   [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/$set.jsonl"); }
   line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --baseline bm25 --json "${per_query[@]}")
-  [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
-  first=0
-  printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"
+  json_add "$set" "$line"
 done
 if [[ -x .venv-teacher/bin/python ]]; then
   echo "== teacher (all-MiniLM-L6-v2)" >&2
-  printf ',\n"teacher": %s' "$(.venv-teacher/bin/python scripts/teacher.py eval data/eval/test/{debian-packages,wordnet-definitions,foldoc-terms,pydocs-sections,pydocs-api} 2>/dev/null)" >>"$OUT.tmp"
+  json_add teacher "$(.venv-teacher/bin/python scripts/teacher.py eval data/eval/test/{debian-packages,wordnet-definitions,foldoc-terms,pydocs-sections,pydocs-api} 2>/dev/null)"
 fi
-echo "}" >>"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+json_end
 echo "wrote $OUT"
 scripts/evaluate-robustness.sh "$MODEL"
 scripts/evaluate-train-gap.sh "$MODEL"

@@ -6,32 +6,21 @@
 #   scripts/evaluate-dev.sh MODEL_DIR [SET ...]   (default: every dev retrieval set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 [[ $# -ge 1 ]] || { echo "usage: scripts/evaluate-dev.sh MODEL_DIR [SET ...]" >&2; exit 2; }
 MODEL=$1; shift
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
 SETS=("$@")
-[[ ${#SETS[@]} -gt 0 ]] || SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
-for set in "${SETS[@]}"; do
-  [[ -n ${TASK[$set]+x} ]] || { echo "unknown set $set (one of: ${!TASK[*]})" >&2; exit 2; }
-  [[ -d data/eval/dev/$set ]] || { echo "missing data/eval/dev/$set: run python3 scripts/build_data.py" >&2; exit 1; }
-done
-[[ -f $MODEL/config.json ]] || { echo "$MODEL: no config.json (not a model folder)" >&2; exit 1; }
+[[ ${#SETS[@]} -gt 0 ]] || SETS=("${DEV_SETS[@]}")
+require_dev_sets "${SETS[@]}"
+require_model "$MODEL"
 OUT=$MODEL/eval-dev.json
 trap 'rm -f "$OUT.tmp"' EXIT
-echo "{" >"$OUT.tmp"
-first=1
+json_begin "$OUT"
 for set in "${SETS[@]}"; do
-  dir=data/eval/dev/$set
-  line=$("$BIN" eval --model "$MODEL" --corpus "$dir" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json \
+  line=$("$BIN" eval --model "$MODEL" --corpus "data/eval/dev/$set" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json \
          --per-query "$MODEL/eval-dev.$set.jsonl")
-  [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
-  first=0
-  printf '"%s": %s' "$set" "$line" >>"$OUT.tmp"
+  json_add "$set" "$line"
   print_versus_bm25 "$(printf '%-20s' "$set")" "$line"
 done
-echo "}" >>"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+json_end
 echo "wrote $OUT" >&2

@@ -8,15 +8,11 @@
 #   scripts/evaluate-instructions.sh [MODEL_DIR]   (default: Models/nvembed-mini)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 MODEL=${1:-Models/nvembed-mini}
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
-SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
-for set in "${SETS[@]}"; do
-  [[ -d data/eval/dev/$set ]] || { echo "missing data/eval/dev/$set: run python3 scripts/build_data.py" >&2; exit 1; }
-done
+require_model "$MODEL"
+SETS=("${DEV_SETS[@]}")
+require_dev_sets "${SETS[@]}"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 python3 - "$TMP" "${SETS[@]}" <<'PY'

@@ -11,16 +11,14 @@
 #   scripts/evaluate-robustness.sh MODEL_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 [[ $# -eq 1 ]] || { echo "usage: scripts/evaluate-robustness.sh MODEL_DIR" >&2; exit 2; }
 MODEL=$1
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
+require_model "$MODEL"
+require_dev_sets foldoc-terms wordnet-definitions debian-packages
 TMP=$(mktemp -d); OUT=$MODEL/eval-robust.json
 trap 'rm -rf "$TMP" "$OUT.tmp"' EXIT
-echo "{" >"$OUT.tmp"
-first=1
+json_begin "$OUT"
 python3 - "$TMP" <<'PY'
 import json, os, sys
 forms = {"foldoc-terms": "What is {}?", "wordnet-definitions": 'What does "{}" mean?',
@@ -45,12 +43,9 @@ for set in foldoc-terms wordnet-definitions debian-packages; do
     per_query=()
     [[ -z ${PER_QUERY:-} ]] || { mkdir -p "$PER_QUERY"; per_query=(--per-query "$PER_QUERY/robust.$set.$kind.jsonl"); }
     line=$("$BIN" eval --model "$MODEL" --corpus "$TMP/$set" --instruction "$instr" --pooling all --baseline bm25 --json "${per_query[@]}")
-    [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
-    first=0
-    printf '"%s %s": %s' "$set" "$kind" "$line" >>"$OUT.tmp"
+    json_add "$set $kind" "$line"
     print_versus_bm25 "$(printf '%-20s %-8s' "$set" "$kind")" "$line"
   done
 done
-echo "}" >>"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+json_end
 echo "wrote $OUT" >&2

@@ -8,35 +8,25 @@
 #   scripts/evaluate-train-gap.sh MODEL_DIR [SET ...]   (default: every retrieval set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 [[ $# -ge 1 ]] || { echo "usage: scripts/evaluate-train-gap.sh MODEL_DIR [SET ...]" >&2; exit 2; }
 MODEL=$1; shift
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 source scripts/eval-tasks.sh
 SETS=("$@")
-[[ ${#SETS[@]} -gt 0 ]] || SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
-for set in "${SETS[@]}"; do
-  [[ -n ${TASK[$set]+x} ]] || { echo "unknown set $set (one of: ${!TASK[*]})" >&2; exit 2; }
-  [[ -d data/eval/dev/$set ]] || { echo "missing data/eval/dev/$set: run python3 scripts/build_data.py" >&2; exit 1; }
-done
-[[ -f $MODEL/config.json ]] || { echo "$MODEL: no config.json (not a model folder)" >&2; exit 1; }
+[[ ${#SETS[@]} -gt 0 ]] || SETS=("${DEV_SETS[@]}")
+require_dev_sets "${SETS[@]}"
+require_model "$MODEL"
 [[ -d data/eval/train-sample/${SETS[0]} ]] || python3 scripts/train_sample.py
 OUT=$MODEL/eval-train-gap.json
 trap 'rm -f "$OUT.tmp"' EXIT
-echo "{" >"$OUT.tmp"
-first=1
+json_begin "$OUT"
 for set in "${SETS[@]}"; do
   for split in train-sample dev; do
     line=$("$BIN" eval --model "$MODEL" --corpus "data/eval/$split/$set" --instruction "${TASK[$set]}" --pooling latent --baseline bm25 --json)
-    [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
-    first=0
-    printf '"%s/%s": %s' "$split" "$set" "$line" >>"$OUT.tmp"
+    json_add "$split/$set" "$line"
     print_versus_bm25 "$(printf '%-20s %-12s' "$set" "$split")" "$line"
   done
 done
-echo "}" >>"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+json_end
 python3 - "$OUT" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

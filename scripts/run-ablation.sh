@@ -11,11 +11,8 @@
 #   ABLATION_EVAL_ONLY=1 scripts/run-ablation.sh   re-evaluate the six models already trained
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/opt/swift/usr/bin:$PATH"
 S1=${1:-300}
 S2=${2:-60}
-BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
 [[ -f data/teacher/candidates.jsonl ]] || { echo "run scripts/train-default-model.sh first (data and teacher)" >&2; exit 1; }
 source scripts/eval-tasks.sh
 EVAL_ONLY=${ABLATION_EVAL_ONLY:-0}
@@ -47,8 +44,8 @@ PY
 }
 
 OUT=docs/ABLATION-results.json
-echo "{" >"$OUT.tmp"
-first=1
+trap 'rm -f "$OUT.tmp"' EXIT
+json_begin "$OUT"
 for mask in bidirectional causal; do
   for pooling in latent mean eos; do
     v="$pooling-$mask"
@@ -61,13 +58,10 @@ for mask in bidirectional causal; do
     for set in debian-packages wordnet-definitions foldoc-terms pydocs-api; do
       line=$("$BIN" eval --model "$dir" --corpus "data/eval/test/$set" --pooling "$pooling" --mask "$mask" --instruction "${TASK[$set]}" --json \
              --per-query "$dir/$set.per-query.jsonl")
-      [[ $first == 1 ]] || echo "," >>"$OUT.tmp"
-      first=0
-      printf '"%s/%s": %s' "$v" "$set" "$line" >>"$OUT.tmp"
+      json_add "$v/$set" "$line"
     done
   done
 done
-echo "}" >>"$OUT.tmp"
-mv "$OUT.tmp" "$OUT"
+json_end
 echo "wrote $OUT"
 python3 scripts/ablation_pairs.py

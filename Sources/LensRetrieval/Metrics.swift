@@ -87,9 +87,13 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
     }
 
     /// Mean metrics over queries (`rankings[q]` best first, at least 100 deep for Recall@100).
+    /// Sums in query-id order, not the dictionary's (which Swift seeds per process), so the same
+    /// rankings give the same bits in every run.
     public static func evaluate(rankings: [String: [String]], qrels: [String: Set<String>]) -> RankingMetrics {
         var m = RankingMetrics()
-        for (q, rel) in qrels where !rel.isEmpty {
+        for q in qrels.keys.sorted() {
+            let rel = qrels[q]!
+            if rel.isEmpty { continue }
             let ranked = rankings[q] ?? []
             m.ndcg10 += ndcg(ranked, relevant: rel)
             m.mrr10 += reciprocalRank(ranked, relevant: rel)
