@@ -1,11 +1,17 @@
 # Sourced by scripts/evaluate-*.sh and scripts/run-ablation.sh from the repository root, after
-# their usage check: puts Swift on PATH, sets BIN to the release binary (building it when
-# missing), and defines each held-out retrieval set's query instruction (TASK: the task string
+# their usage check: puts Swift on PATH, sets BIN to the release binary (built or brought up
+# to date), and defines each held-out retrieval set's query instruction (TASK: the task string
 # the trainer uses for its source, Sources/LensTraining/TrainingData.swift), the checks the
 # scripts share and the writer of their JSON results.
 export PATH="/opt/swift/usr/bin:$PATH"
 BIN=.build/release/latentlens
-[[ -x $BIN ]] || swift build -c release --product latentlens
+# Brought up to date first (seconds when nothing changed), so a script never scores with a binary
+# older than the sources; without Swift, an existing binary is used as it is.
+if command -v swift >/dev/null; then
+  swift build -c release --product latentlens >&2
+elif [[ ! -x $BIN ]]; then
+  echo "no $BIN and no swift to build it" >&2; exit 1
+fi
 declare -A TASK=(
   [debian-packages]="Given a one-line summary of a software package, retrieve the package's full description"
   [wordnet-definitions]="Given a word or phrase, retrieve its dictionary definition"
