@@ -54,6 +54,16 @@ require_dev_sets() {
   done
 }
 
+# MODEL and SETS from a script's arguments MODEL_DIR [SET ...] (no SET: every dev set), checked.
+#   model_and_dev_sets "$@"
+model_and_dev_sets() {
+  MODEL=$1; shift
+  SETS=("$@")
+  [[ ${#SETS[@]} -gt 0 ]] || SETS=("${DEV_SETS[@]}")
+  require_dev_sets "${SETS[@]}"
+  require_model "$MODEL"
+}
+
 # One JSON object, KEY -> a `latentlens eval --json` line, written to FILE.tmp and moved onto FILE
 # only when complete (the caller's EXIT trap removes FILE.tmp if it stops half way).
 #   json_begin FILE; json_add KEY JSON ...; json_end

@@ -7,12 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: scripts/evaluate-dev.sh MODEL_DIR [SET ...]" >&2; exit 2; }
-MODEL=$1; shift
 source scripts/eval-tasks.sh
-SETS=("$@")
-[[ ${#SETS[@]} -gt 0 ]] || SETS=("${DEV_SETS[@]}")
-require_dev_sets "${SETS[@]}"
-require_model "$MODEL"
+model_and_dev_sets "$@"
 OUT=$MODEL/eval-dev.json
 trap 'rm -f "$OUT.tmp"' EXIT
 json_begin "$OUT"

@@ -9,12 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { echo "usage: scripts/evaluate-train-gap.sh MODEL_DIR [SET ...]" >&2; exit 2; }
-MODEL=$1; shift
 source scripts/eval-tasks.sh
-SETS=("$@")
-[[ ${#SETS[@]} -gt 0 ]] || SETS=("${DEV_SETS[@]}")
-require_dev_sets "${SETS[@]}"
-require_model "$MODEL"
+model_and_dev_sets "$@"
 [[ -d data/eval/train-sample/${SETS[0]} ]] || python3 scripts/train_sample.py
 OUT=$MODEL/eval-train-gap.json
 trap 'rm -f "$OUT.tmp"' EXIT
