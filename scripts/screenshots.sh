@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
-BIN=${BIN:-.build/release/latentlens}
-[[ -x $BIN ]] || swift build -c release --product latentlens
+# The release binary, brought up to date first (seconds when nothing changed); BIN=… is used as given.
+[[ -n ${BIN:-} ]] || { BIN=.build/release/latentlens; swift build -c release --product latentlens >&2; }
 MODEL=${MODEL:-Models/nvembed-mini}
 CORPUS=${CORPUS:-SampleCorpora/sampler.jsonl}
 OUT=docs/screenshots
