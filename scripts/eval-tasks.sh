@@ -19,10 +19,11 @@ declare -A TASK=(
   [pydocs-sections]="Given a section title from the Python documentation, retrieve the section"
   [pydocs-api]="Given a Python API name, retrieve its documentation"
 )
+# The held-out retrieval sets, in the order the scripts report them.
+DEV_SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
 # An instruction no recipe trains on (NV-Embed's QA task), for the robustness probe and the
 # instruction comparison; and the general one `latentlens search` gives a query by default
 # (defaultSearchTask in Sources/latentlens/Index.swift).
-DEV_SETS=(debian-packages foldoc-terms pydocs-sections pydocs-api wordnet-definitions)
 QA_INSTRUCTION="Given a question, retrieve passages that answer the question"
 GENERAL_INSTRUCTION="Retrieve the passage most relevant to the query"
 
