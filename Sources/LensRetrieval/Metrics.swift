@@ -91,9 +91,7 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
     /// rankings give the same bits in every run.
     public static func evaluate(rankings: [String: [String]], qrels: [String: Set<String>]) -> RankingMetrics {
         var m = RankingMetrics()
-        for q in qrels.keys.sorted() {
-            let rel = qrels[q]!
-            if rel.isEmpty { continue }
+        for (q, rel) in qrels.sorted(by: { $0.key < $1.key }) where !rel.isEmpty {
             let ranked = rankings[q] ?? []
             m.ndcg10 += ndcg(ranked, relevant: rel)
             m.mrr10 += reciprocalRank(ranked, relevant: rel)
