@@ -4,9 +4,14 @@
 # tarball instructions) and the Swift toolchain bind-mounted from /opt/swift. Catches an install
 # step missing from scripts/install-deps.sh that this machine happens to have already.
 # Needs root, debootstrap and network access to Debian's mirror; ~10 minutes. Not part of CI.
-#   scripts/fresh-debian-check.sh [DIR]      (DIR: where the chroot goes; default /tmp/latentlens-bare)
+#   scripts/fresh-debian-check.sh [--retrain-prep] [DIR]   (DIR: the chroot; default /tmp/latentlens-bare)
+# --retrain-prep: then the first steps of scripts/train-default-model.sh as well: the teacher's
+# Python environment, the training data from Debian's archive and the teacher's piece
+# embeddings (~2 more minutes; not the hour of mining and the hours of training after them).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+PREP=0
+[[ ${1:-} == --retrain-prep ]] && { PREP=1; shift; }
 ROOT=${1:-/tmp/latentlens-bare}
 [[ $(id -u) == 0 ]] || { echo "error: needs root (debootstrap, chroot, mount)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "error: needs debootstrap (apt-get install debootstrap)" >&2; exit 1; }
@@ -31,6 +36,13 @@ bind /opt/swift
 if [[ -d /opt/swift-packages && -f /etc/gitconfig ]]; then
   bind /opt/swift-packages; cp /etc/gitconfig "$ROOT/etc/gitconfig"
 fi
+# Likewise pip: a local wheel folder (find-links, torch's CPU wheel) and a TLS proxy's CA bundle.
+if ((PREP)); then
+  [[ -d /opt/wheels ]] && bind /opt/wheels
+  for f in /etc/pip.conf /root/.config/pip/pip.conf; do
+    [[ -f $f ]] && { mkdir -p "$ROOT$(dirname "$f")"; cp "$f" "$ROOT$f"; }
+  done
+fi
 
 echo "== Swift's own Debian 12 prerequisites (swift.org, tarball install)"
 chroot "$ROOT" /bin/bash -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
@@ -42,7 +54,7 @@ echo "== clean clone"
 git clone -q "$REPO" "$ROOT/root/latentlens"
 
 run() { chroot "$ROOT" /usr/bin/env -i HOME=/root TERM=xterm-256color LANG=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-  /bin/bash -c "cd /root/latentlens && $1"; }
+  ${PIP_FIND_LINKS:+PIP_FIND_LINKS=$PIP_FIND_LINKS} /bin/bash -c "cd /root/latentlens && $1"; }
 
 echo "== README, first command (the explorer runs in tmux; a query is typed and the screen read)"
 run 'scripts/setup.sh'
@@ -65,3 +77,10 @@ grep -q 'LATENT latent attention *10 hits' <<<"$screen" || { echo "FAIL: the exp
 echo "== README, second command"
 run 'scripts/test.sh'
 echo "fresh Debian 12: both README commands passed"
+((PREP)) || exit 0
+
+echo "== scripts/train-default-model.sh, steps 2-3 up to the teacher's mining"
+# (after ca-certificates, which the Swift prerequisites pulled in, has written its bundle)
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+run 'python3 scripts/build_data.py >/dev/null && scripts/setup-python.sh --teacher && .venv-teacher/bin/python scripts/teacher.py pieces'
+echo "fresh Debian 12: training data, teacher environment and piece embeddings built"

@@ -5,8 +5,10 @@ set -euo pipefail
 # g++ brings the C++ standard library headers the SentencePiece shim (Sources/CSentencePiece,
 # C++) compiles against: Swift's own Debian 12 prerequisites name gcc only, and a machine with
 # just those fails at `#include <cstring>` (seen in a bare debootstrap, 2026-12-06). procps
-# brings pkill, which the explorer's SIGTERM test sends the signal with.
-PKGS=(g++ procps libopenblas-dev libdnnl-dev libsentencepiece-dev sentencepiece libncurses-dev libsqlite3-dev sqlite3 tmux pkg-config libtcmalloc-minimal4 python3-numpy)
+# brings pkill, which the explorer's SIGTERM test sends the signal with. python3-venv: Debian's
+# python3 cannot make the virtual environments of scripts/setup-python.sh without it (the
+# teacher, for scripts/train-default-model.sh; the goldens' tools).
+PKGS=(g++ procps libopenblas-dev libdnnl-dev libsentencepiece-dev sentencepiece libncurses-dev libsqlite3-dev sqlite3 tmux pkg-config libtcmalloc-minimal4 python3-numpy python3-venv)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
