@@ -285,7 +285,11 @@ if test and test.get("teacher"):
 w("- Trained for hours on two CPU cores, from scratch: far below NV-Embed-v2" + teacher_cmp + ". "
   "Use it to see how the poolings behave, not to build a search engine.\n"
   "- English only in training; other scripts tokenize (Mistral vocabulary) but their vectors are weak.\n"
-  "- Trained bidirectional: the causal mask works but is out of distribution (the explorer says so).")
+  "- Trained bidirectional: the causal mask works but is out of distribution (the explorer says so).\n"
+  "- One backbone serves all three poolings, so the explorer compares them on the same network; that "
+  "sharing costs latent pooling a little (trained for latent pooling alone, the same recipe reads higher on "
+  "FOLDOC and WordNet dev, level on Debian, with EOS pooling left untrained: docs/TRAINING.md, "
+  "\"One loss instead of three\").")
 if gap_rows:
     worst = max(gap_rows, key=lambda r: (r[1] - r[2]) - (r[3] - r[4]))
     w(f"- It memorises: on pairs it trained on it scores far above held-out ones (up to {worst[1]:.2f} against "
