@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "LensMathTests", dependencies: ["LensMath"]),
         .testTarget(name: "LensTokenizerTests", dependencies: ["LensTokenizer"], exclude: ["Fixtures"]),
         .testTarget(name: "LensModelTests", dependencies: ["LensModel", "LensMath"], exclude: ["Fixtures"]),
-        .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval", "LensSupport"]),
+        .testTarget(name: "LensRetrievalTests", dependencies: ["LensRetrieval", "LensSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LensTrainingTests", dependencies: ["LensTraining", "LensSupport"]),
         .testTarget(name: "LensExplorerTests", dependencies: ["LensExplorer", "LensTerminal"]),
     ],

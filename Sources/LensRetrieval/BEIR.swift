@@ -2,14 +2,15 @@ import Foundation
 import LensSupport
 
 /// A BEIR-layout evaluation folder: corpus.jsonl (`_id`, `title`, `text`),
-/// queries.jsonl (`_id`, `text`), qrels/test.tsv (query-id, corpus-id, score; header line).
+/// queries.jsonl (`_id`, `text`), qrels/SPLIT.tsv (query-id, corpus-id, score; header line;
+/// the score is a relevance grade, graded qrels such as TREC-COVID's 0/1/2 count by grade in nDCG).
 public struct BEIRDataset: Sendable {
     public struct Document: Sendable { public var id: String; public var title: String; public var text: String }
     public var name: String
     public var documents: [Document]
     public var queries: [(id: String, text: String)]
-    /// Query id → relevant document ids (score > 0).
-    public var qrels: [String: Set<String>]
+    /// Query id → relevant document id → grade (the qrels score; only grades above 0 are kept).
+    public var qrels: [String: Grades]
     /// Lines that could not be read (file:line: reason).
     public var issues: [LineIssue]
 
@@ -58,17 +59,29 @@ public struct BEIRDataset: Sendable {
         }
         let qpath = folder + "/qrels/\(split).tsv"
         let qbytes: [UInt8]
-        do { qbytes = try readAllBytes(path: qpath) } catch let e as LineIssue { throw LineIssue(file: qpath, line: 0, reason: "cannot read: \(e.reason)") }
-        var qrels: [String: Set<String>] = [:]
+        do { qbytes = try readAllBytes(path: qpath) } catch let e as LineIssue {
+            throw LineIssue(file: qpath, line: 0, reason: "cannot read: \(e.reason)" + splitsHint(folder: folder))
+        }
+        var qrels: [String: Grades] = [:]
+        var judgedOn: [String: Int] = [:]   // "query\tdoc" → line: a pair judged twice is reported, the first kept
         for (line, r) in utf8Lines(qbytes, file: qpath) {
-            guard case .success(let s) = r else { continue }
+            let s: String
+            switch r {
+            case .failure(let e): issues.append(e); continue
+            case .success(let t): s = t
+            }
             let f = s.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             if line == 1 && f.first == "query-id" { continue }
-            guard f.count >= 3, let score = Int(f[2].trimmingCharacters(in: .whitespaces)) else {
-                if !s.isEmpty { issues.append(LineIssue(file: qpath, line: line, reason: "expected query-id<TAB>corpus-id<TAB>score")) }
+            guard f.count >= 3, let grade = Int(f[2].trimmingCharacters(in: .whitespaces)) else {
+                if !s.allSatisfy(\.isWhitespace) { issues.append(LineIssue(file: qpath, line: line, reason: "expected query-id<TAB>corpus-id<TAB>integer score")) }
                 continue
             }
-            if score > 0 { qrels[f[0], default: []].insert(f[1]) }
+            let pair = f[0] + "\t" + f[1]
+            if let first = judgedOn[pair] {
+                issues.append(LineIssue(file: qpath, line: line, reason: "\(f[0]) / \(f[1]) judged again (first on line \(first))")); continue
+            }
+            judgedOn[pair] = line
+            if grade > 0 { qrels[f[0], default: [:]][f[1]] = grade }
         }
         guard !docs.isEmpty else { throw LineIssue(file: folder + "/corpus.jsonl", line: 0, reason: "no valid documents") }
         let known = Set(queries.map(\.id))
@@ -88,7 +101,7 @@ extension BEIRDataset {
         for i in stride(from: qs.count - 1, to: 0, by: -1) { qs.swapAt(i, Int(next() % UInt64(i + 1))) }
         qs = Array(qs.prefix(maxQueries))
         var keep = Set<String>()
-        for q in qs { keep.formUnion(qrels[q.id] ?? []) }
+        for q in qs { if let g = qrels[q.id] { keep.formUnion(g.keys) } }
         var docs = documents.filter { keep.contains($0.id) }
         var others = documents.filter { !keep.contains($0.id) }
         for i in stride(from: others.count - 1, to: 0, by: -1) { others.swapAt(i, Int(next() % UInt64(i + 1))) }
@@ -99,5 +112,13 @@ extension BEIRDataset {
         let kept = Set(qs.map(\.id))
         out.qrels = qrels.filter { kept.contains($0.key) }
         return out
+    }
+
+    /// ", found qrels/dev.tsv (--split dev)" when a folder lacks the asked split but has others.
+    static func splitsHint(folder: String) -> String {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder + "/qrels")) ?? [])
+            .filter { $0.hasSuffix(".tsv") }.map { String($0.dropLast(4)) }.sorted()
+        guard !names.isEmpty else { return "" }
+        return "; this folder has " + names.map { "qrels/\($0).tsv (--split \($0))" }.joined(separator: ", ")
     }
 }

@@ -11,7 +11,7 @@ public enum RetrievalEvaluator {
                                 progress: ((Int, Int) -> Void)? = nil) throws -> [Pooling: RankingMetrics] {
         try rank(model: model, dataset: dataset, poolings: poolings, mask: mask, instruction: instruction,
                  maxLength: maxLength, progress: progress)
-            .mapValues { RankingMetrics.evaluate(rankings: $0, qrels: dataset.qrels) }
+            .mapValues { RankingMetrics.evaluate(rankings: $0, grades: dataset.qrels) }
     }
 
     /// Each query's top 100 document ids, best first, per pooling (what `evaluate` scores).

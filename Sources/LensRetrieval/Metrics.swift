@@ -1,8 +1,16 @@
 import Foundation
 import LensSupport
 
-/// Ranking metrics over binary relevance (BEIR's definitions: nDCG@k with log2
-/// discount and ideal DCG from the number of relevant documents; MRR@k; Recall@k).
+/// Relevance judgements of one query: document id → grade, only grades above 0 (a 0 or negative
+/// grade in a qrels file means judged not relevant, and is dropped on loading).
+public typealias Grades = [String: Int]
+
+/// Ranking metrics as BEIR computes them (pytrec_eval, i.e. trec_eval, for nDCG@k and Recall@k;
+/// BEIR's own MRR@k): nDCG@k's gain is the document's grade (linear, trec_eval's `ndcg_cut`),
+/// discounted by log2(rank + 1), over the ideal DCG of the query's grades sorted best first; MRR@k
+/// and Recall@k count every document with a grade above 0 as relevant. With binary judgements
+/// (every grade 1) nDCG@k is the familiar one. Checked against pytrec_eval on a graded fixture
+/// (`scripts/metrics_golden.py`, Tests/LensRetrievalTests/Fixtures/graded-metrics.json).
 public struct RankingMetrics: Codable, Equatable, Sendable {
     public var ndcg10: Double
     public var mrr10: Double
@@ -22,15 +30,27 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
         case ndcg10 = "ndcg@10", mrr10 = "mrr@10", recall10 = "recall@10", recall100 = "recall@100", queries
     }
 
-    /// nDCG@k of one ranking.
-    public static func ndcg(_ ranked: [String], relevant: Set<String>, k: Int = 10) -> Double {
-        guard !relevant.isEmpty else { return 0 }
+    /// nDCG@k of one ranking under graded judgements (grades above 0; see the type's comment).
+    public static func ndcg(_ ranked: [String], grades: Grades, k: Int = 10) -> Double {
         var dcg = 0.0
-        for (r, d) in ranked.prefix(k).enumerated() where relevant.contains(d) { dcg += 1 / log2(Double(r) + 2) }
+        for (r, d) in ranked.prefix(k).enumerated() { if let g = grades[d], g > 0 { dcg += Double(g) / log2(Double(r) + 2) } }
         var ideal = 0.0
-        for r in 0..<min(relevant.count, k) { ideal += 1 / log2(Double(r) + 2) }
-        return dcg / ideal
+        for (r, g) in grades.values.filter({ $0 > 0 }).sorted(by: >).prefix(k).enumerated() { ideal += Double(g) / log2(Double(r) + 2) }
+        return ideal > 0 ? dcg / ideal : 0
     }
+
+    /// nDCG@k of one ranking under binary judgements (every relevant document grade 1).
+    public static func ndcg(_ ranked: [String], relevant: Set<String>, k: Int = 10) -> Double {
+        ndcg(ranked, grades: binary(relevant), k: k)
+    }
+
+    /// Binary judgements as grades: every relevant document grade 1.
+    public static func binary(_ relevant: Set<String>) -> Grades {
+        Dictionary(uniqueKeysWithValues: relevant.map { ($0, 1) })
+    }
+
+    /// Binary qrels (query → relevant ids) as graded ones.
+    public static func binary(_ qrels: [String: Set<String>]) -> [String: Grades] { qrels.mapValues(binary) }
 
     /// Reciprocal rank of the first relevant document within the top k (0 if none).
     public static func reciprocalRank(_ ranked: [String], relevant: Set<String>, k: Int = 10) -> Double {
@@ -58,12 +78,18 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
     /// An interval that excludes 0 means the gap is larger than query sampling explains.
     public static func compare(_ a: [String: [String]], _ b: [String: [String]], qrels: [String: Set<String>],
                                resamples: Int = 2000, seed: UInt64 = 1) -> PairedComparison {
+        compare(a, b, grades: binary(qrels), resamples: resamples, seed: seed)
+    }
+
+    /// `compare` under graded judgements (query → document → grade).
+    public static func compare(_ a: [String: [String]], _ b: [String: [String]], grades qrels: [String: Grades],
+                               resamples: Int = 2000, seed: UInt64 = 1) -> PairedComparison {
         var c = PairedComparison()
         var diffs: [Double] = []
         for q in qrels.keys.sorted() {
             let rel = qrels[q]!
-            if rel.isEmpty { continue }
-            let x = ndcg(a[q] ?? [], relevant: rel), y = ndcg(b[q] ?? [], relevant: rel)
+            if !rel.values.contains(where: { $0 > 0 }) { continue }
+            let x = ndcg(a[q] ?? [], grades: rel), y = ndcg(b[q] ?? [], grades: rel)
             if x > y { c.better += 1 } else if x < y { c.worse += 1 } else { c.tied += 1 }
             diffs.append(x - y)
         }
@@ -89,11 +115,19 @@ public struct RankingMetrics: Codable, Equatable, Sendable {
     /// Mean metrics over queries (`rankings[q]` best first, at least 100 deep for Recall@100).
     /// Sums in query-id order, not the dictionary's (which Swift seeds per process), so the same
     /// rankings give the same bits in every run.
+    /// Queries without a relevant document are left out (BEIR would count each as 0 on every metric).
     public static func evaluate(rankings: [String: [String]], qrels: [String: Set<String>]) -> RankingMetrics {
+        evaluate(rankings: rankings, grades: binary(qrels))
+    }
+
+    /// `evaluate` under graded judgements (query → document → grade).
+    public static func evaluate(rankings: [String: [String]], grades qrels: [String: Grades]) -> RankingMetrics {
         var m = RankingMetrics()
-        for (q, rel) in qrels.sorted(by: { $0.key < $1.key }) where !rel.isEmpty {
+        for (q, grades) in qrels.sorted(by: { $0.key < $1.key }) {
+            let rel = Set(grades.filter { $0.value > 0 }.keys)
+            if rel.isEmpty { continue }
             let ranked = rankings[q] ?? []
-            m.ndcg10 += ndcg(ranked, relevant: rel)
+            m.ndcg10 += ndcg(ranked, grades: grades)
             m.mrr10 += reciprocalRank(ranked, relevant: rel)
             m.recall10 += recall(ranked, relevant: rel, k: 10)
             m.recall100 += recall(ranked, relevant: rel, k: 100)

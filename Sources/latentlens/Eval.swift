@@ -10,8 +10,9 @@ struct Eval: ParsableCommand {
         abstract: "Evaluate retrieval (BEIR folder) or similarity pairs (TSV), per pooling.",
         discussion: """
         --corpus BEIR_DIR reads corpus.jsonl (_id, title, text), queries.jsonl (_id, text) and \
-        qrels/test.tsv, embeds documents without instruction and queries with --instruction, and \
-        reports nDCG@10, MRR@10, Recall@10 and Recall@100 per pooling; --baseline bm25 adds the \
+        qrels/test.tsv (or qrels/SPLIT.tsv with --split), embeds documents without instruction and \
+        queries with --instruction, and reports nDCG@10 (graded: the qrels score is the gain, as in \
+        BEIR), MRR@10, Recall@10 and Recall@100 per pooling; --baseline bm25 adds the \
         tool's own BM25 on the same data. --pairs FILE.tsv (text1, text2, score) reports Spearman and \
         Pearson correlations of cosine similarity per pooling (both texts get the instruction). \
         Without --instruction or --raw-instruction, queries get the general instruction \
@@ -25,6 +26,9 @@ struct Eval: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("BEIR folder.", valueName: "BEIR_DIR"))
     var corpus: String?
+
+    @Option(name: .long, help: ArgumentHelp("Which qrels file of the BEIR folder: qrels/SPLIT.tsv.", valueName: "SPLIT"))
+    var split = "test"
 
     @Option(name: .long, help: ArgumentHelp("Pairs file: text1<TAB>text2<TAB>score.", valueName: "FILE.tsv"))
     var pairs: String?
@@ -45,6 +49,8 @@ struct Eval: ParsableCommand {
         if (corpus == nil) == (pairs == nil) { throw ValidationError("give exactly one of --corpus BEIR_DIR or --pairs FILE.tsv") }
         if let b = baseline, b != "bm25" { throw ValidationError("--baseline supports bm25") }
         if perQuery != nil && corpus == nil { throw ValidationError("--per-query needs --corpus") }
+        if split != "test" && corpus == nil { throw ValidationError("--split needs --corpus") }
+        if split.isEmpty || split.contains("/") { throw ValidationError("--split takes a file name under qrels/ without .tsv, e.g. dev") }
     }
 
     func run() throws {
@@ -58,7 +64,7 @@ struct Eval: ParsableCommand {
 
     func retrieval(_ model: EmbeddingModel, _ options: EmbedOptions, _ folder: String) throws {
         var ds: BEIRDataset
-        do { ds = try BEIRDataset.load(folder: folder) } catch { throw CLIError("\(error)") }
+        do { ds = try BEIRDataset.load(folder: folder, split: split) } catch { throw CLIError("\(error)") }
         for i in ds.issues.prefix(10) { warn("\(i); skipped") }
         if let m = maxQueries { ds = ds.subsample(maxQueries: m, maxDocuments: Int.max, seed: 1) }
         let t0 = monotonicSeconds()
@@ -68,22 +74,23 @@ struct Eval: ParsableCommand {
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[Kembedding \(done)/\(total)".utf8)) }
         }
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        let metrics = rankings.mapValues { RankingMetrics.evaluate(rankings: $0, qrels: ds.qrels) }
+        let metrics = rankings.mapValues { RankingMetrics.evaluate(rankings: $0, grades: ds.qrels) }
         let bm25Rankings = baseline == "bm25" ? RetrievalEvaluator.rankBM25(dataset: ds) : nil
-        let bm25 = bm25Rankings.map { RankingMetrics.evaluate(rankings: $0, qrels: ds.qrels) }
+        let bm25 = bm25Rankings.map { RankingMetrics.evaluate(rankings: $0, grades: ds.qrels) }
         let seconds = monotonicSeconds() - t0
         var runs = options.poolings.map { ($0.rawValue, rankings[$0]!) }
         if let bm25Rankings { runs.append(("bm25", bm25Rankings)) }
         if let perQuery { try writePerQuery(perQuery, ds, runs) }
-        let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.compare(rankings[p]!, b, qrels: ds.qrels)) } }
+        let versus = bm25Rankings.map { b in options.poolings.map { p in (p, RankingMetrics.compare(rankings[p]!, b, grades: ds.qrels)) } }
         // Each pair of poolings from the same pass (latent−mean, latent−eos, mean−eos): is the gap between them real?
         let pairs = options.poolings.indices.flatMap { i in options.poolings.indices.filter { $0 > i }.map { j in
-            (options.poolings[i], options.poolings[j], RankingMetrics.compare(rankings[options.poolings[i]]!, rankings[options.poolings[j]]!, qrels: ds.qrels))
+            (options.poolings[i], options.poolings[j], RankingMetrics.compare(rankings[options.poolings[i]]!, rankings[options.poolings[j]]!, grades: ds.qrels))
         } }
         if json {
             var w = JSONWriter()
             w.beginObject()
             w.member("dataset", ds.name)
+            w.member("split", split)
             w.member("model", model.name)
             w.member("documents", ds.documents.count)
             w.member("queries", ds.queries.count)
@@ -112,7 +119,7 @@ struct Eval: ParsableCommand {
             w.endObject()
             emit(w.text)
         } else {
-            print("\(ds.name): \(ds.queries.count) queries, \(ds.documents.count) documents, mask \(options.mask.rawValue), \(String(format: "%.1f", seconds)) s")
+            print("\(ds.name)\(split == "test" ? "" : " (qrels/\(split).tsv)"): \(ds.queries.count) queries, \(ds.documents.count) documents, mask \(options.mask.rawValue), \(String(format: "%.1f", seconds)) s")
             print("  query instruction: " + describeInstruction(options.instruction))
             print("  run       nDCG@10  MRR@10  R@10    R@100")
             func row(_ name: String, _ m: RankingMetrics) {
@@ -138,19 +145,23 @@ struct Eval: ParsableCommand {
     func writePerQuery(_ path: String, _ ds: BEIRDataset, _ runs: [(String, [String: [String]])]) throws {
         var out = ""
         for q in ds.queries {
-            let rel = ds.qrels[q.id] ?? []
+            let grades = ds.qrels[q.id] ?? [:]
+            let rel = Set(grades.keys)
             var w = JSONWriter()
             w.beginObject()
             w.member("query_id", q.id)
             w.member("query", q.text)
             w.key("relevant"); w.beginArray(); for r in rel.sorted() { w.string(r) }; w.endArray()
+            if grades.values.contains(where: { $0 != 1 }) {   // graded qrels: each relevant id's grade
+                w.key("grades"); w.beginObject(); for r in rel.sorted() { w.member(r, grades[r]!) }; w.endObject()
+            }
             w.key("runs")
             w.beginObject()
             for (name, ranking) in runs {
                 let ranked = ranking[q.id] ?? []
                 w.key(name)
                 w.beginObject()
-                w.member("ndcg@10", RankingMetrics.ndcg(ranked, relevant: rel))
+                w.member("ndcg@10", RankingMetrics.ndcg(ranked, grades: grades))
                 w.key("rank")
                 if let r = RankingMetrics.firstRelevantRank(ranked, relevant: rel) { w.int(r) } else { w.null() }
                 w.key("top"); w.beginArray(); for d in ranked.prefix(3) { w.string(d) }; w.endArray()

@@ -92,12 +92,27 @@ func write(_ path: String, _ s: String) { write(path, Array(s.utf8)) }
     #expect(c.documents.map(\.id) == ["d1", "d2", "d1"])   // an explorer corpus keys documents by position; ids are labels
     let b = try BEIRDataset.load(folder: d)
     #expect(b.queries.map(\.id) == ["q1"])
-    #expect(b.qrels == ["q1": ["d1"]])
+    #expect(b.qrels == ["q1": ["d1": 1]])
     // A repeated document _id is reported (file:line, where the first was) and skipped, so a
     // relevant id can never count twice in nDCG.
     #expect(b.documents.map(\.id) == ["d1", "d2"] && b.documents[0].text == "doc one")
     #expect(b.issues.map(\.description).sorted() == ["\(d)/corpus.jsonl:3: duplicate _id d1 (first on line 1)",
-                                                     "\(d)/qrels/test.tsv:4: expected query-id<TAB>corpus-id<TAB>score"])
+                                                     "\(d)/qrels/test.tsv:4: expected query-id<TAB>corpus-id<TAB>integer score"])
+    // Graded qrels keep their grades; a pair judged twice, a non-integer score and a line that is
+    // not UTF-8 are reported with file:line and skipped; another split is read with `split:`.
+    var tsv = Array("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t1\nq1\td1\t0\nq2\td2\t1.0\n".utf8)
+    tsv += [0x71, 0x32, 0x09, 0xFF, 0x09, 0x31, 0x0A]
+    try Data(tsv).write(to: URL(fileURLWithPath: d + "/qrels/dev.tsv"))
+    let g = try BEIRDataset.load(folder: d, split: "dev")
+    #expect(g.qrels == ["q1": ["d1": 2, "d2": 1]])
+    #expect(g.issues.map(\.description).filter { $0.contains("dev.tsv") } == [
+        "\(d)/qrels/dev.tsv:4: q1 / d1 judged again (first on line 2)",
+        "\(d)/qrels/dev.tsv:5: expected query-id<TAB>corpus-id<TAB>integer score",
+        "\(d)/qrels/dev.tsv:6: invalid UTF-8 at byte 3 of the line"])
+    // A split the folder lacks names the ones it has.
+    #expect { _ = try BEIRDataset.load(folder: d, split: "train") } throws: { e in
+        "\(e)".contains("qrels/train.tsv") && "\(e)".contains("qrels/dev.tsv (--split dev), qrels/test.tsv (--split test)")
+    }
     write(d + "/empty.jsonl", "\n\n")
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/empty.jsonl") }
     #expect(throws: LineIssue.self) { _ = try Corpus.load(d + "/missing.jsonl") }

@@ -187,3 +187,56 @@ import LensSupport
         #expect(hits[qi].map(\.index) == brute.map(\.0))
     }
 }
+
+/// Graded judgements (TREC-COVID's 0/1/2, NFCorpus's 1/2): the gain is the grade, as in
+/// trec_eval's ndcg_cut, which BEIR calls through pytrec_eval.
+@Test func gradedNDCGOnAHandComputedCase() {
+    // Grades a 3, b 1, c 2; ranked b, x, a: DCG = 1/log2(2) + 3/log2(4) = 2.5;
+    // ideal a, c, b = 3 + 2/log2(3) + 1/log2(4).
+    let g: Grades = ["a": 3, "b": 1, "c": 2]
+    let v = RankingMetrics.ndcg(["b", "x", "a"], grades: g)
+    #expect(abs(v - 2.5 / (3 + 2 / log2(3.0) + 0.5)) < 1e-12)
+    // The same ranking judged binary reads differently: grades are not flattened to 1.
+    #expect(abs(RankingMetrics.ndcg(["b", "x", "a"], relevant: ["a", "b", "c"]) - 1.5 / (1 + 1 / log2(3.0) + 0.5)) < 1e-12)
+    // MRR and recall count every graded document as relevant.
+    let m = RankingMetrics.evaluate(rankings: ["q": ["b", "x", "a"]], grades: ["q": g])
+    #expect(m.mrr10 == 1 && abs(m.recall10 - 2.0 / 3) < 1e-12 && m.queries == 1)
+    // A query with nothing relevant is left out of the mean; grade 0 is not relevant.
+    let n = RankingMetrics.evaluate(rankings: ["q": ["b", "x", "a"], "z": ["a"]], grades: ["q": g, "z": ["a": 0]])
+    #expect(n == m)
+}
+
+/// Every metric against pytrec_eval (BEIR's evaluator) on 80 seeded graded queries: the fixture
+/// is written by scripts/metrics_golden.py, which runs pytrec_eval; this code never does.
+@Test func metricsAgreeWithPytrecEvalOnGradedQrels() throws {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/graded-metrics.json")
+    let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    let rows = try #require(root["queries"] as? [[String: Any]])
+    #expect(rows.count == 80)
+    var rankings: [String: [String]] = [:], qrels: [String: Grades] = [:]
+    var checked = 0
+    for r in rows {
+        let id = try #require(r["id"] as? String)
+        let ranking = try #require(r["ranking"] as? [String])
+        let grades = try #require(r["grades"] as? [String: Int])
+        rankings[id] = ranking; qrels[id] = grades
+        let positive = grades.filter { $0.value > 0 }
+        let relevant = Set(positive.keys)
+        func want(_ k: String) throws -> Double { try #require(r[k] as? Double) }
+        #expect(abs(RankingMetrics.ndcg(ranking, grades: grades) - (try want("ndcg@10"))) < 1e-12, "\(id)")
+        if !relevant.isEmpty {   // pytrec_eval scores a query with nothing relevant 0 on every metric
+            #expect(abs(RankingMetrics.recall(ranking, relevant: relevant, k: 10) - (try want("recall@10"))) < 1e-12, "\(id)")
+            #expect(abs(RankingMetrics.recall(ranking, relevant: relevant, k: 100) - (try want("recall@100"))) < 1e-12, "\(id)")
+            #expect(abs(RankingMetrics.reciprocalRank(ranking, relevant: relevant) - (try want("mrr@10"))) < 1e-12, "\(id)")
+            checked += 1
+        }
+    }
+    #expect(checked == (root["queries_with_a_relevant_document"] as? Int))
+    let mean = try #require(root["mean_over_queries_with_a_relevant_document"] as? [String: Double])
+    let m = RankingMetrics.evaluate(rankings: rankings, grades: qrels)
+    #expect(m.queries == checked)
+    #expect(abs(m.ndcg10 - mean["ndcg@10"]!) < 1e-12 && abs(m.mrr10 - mean["mrr@10"]!) < 1e-12)
+    #expect(abs(m.recall10 - mean["recall@10"]!) < 1e-12 && abs(m.recall100 - mean["recall@100"]!) < 1e-12)
+    // Graded and binary really differ on this fixture (the test would not notice a flattening otherwise).
+    #expect(abs(RankingMetrics.evaluate(rankings: rankings, qrels: qrels.mapValues { Set($0.filter { $0.value > 0 }.keys) }).ndcg10 - m.ndcg10) > 1e-3)
+}

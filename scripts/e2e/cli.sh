@@ -136,6 +136,21 @@ a, b = (json.load(open(f)) for f in sys.argv[1:3])
 assert a['instruction'] == 'Instruct: Retrieve the passage most relevant to the query\\nQuery: ', a['instruction']
 assert b['instruction'] == '', b['instruction']
 PY"
+# --split reads qrels/SPLIT.tsv; a lone relevant document's grade cancels out of nDCG (gain over
+# ideal gain), so the same pairs graded 3 score exactly as graded 1. Graded arithmetic itself is
+# checked against pytrec_eval in MetricsTests. A split the folder lacks names those it has.
+sed 's/\t1$/\t3/' $T/beir/qrels/test.tsv >$T/beir/qrels/graded.tsv
+"$BIN" eval --corpus $T/beir --pooling latent --baseline bm25 --json --split graded --per-query $T/pqg.jsonl >$T/outg 2>$T/err; rc=$?
+check "eval --split: reads qrels/SPLIT.tsv; one relevant document graded 3 scores as graded 1; per-query grades" "[[ $rc == 0 ]] && python3 - $T/out $T/outg $T/pqg.jsonl <<'PY'
+import json, sys
+a, g = (json.load(open(f)) for f in sys.argv[1:3])
+assert g['split'] == 'graded' and a['split'] == 'test', (a['split'], g['split'])
+assert g['results']['latent'] == a['results']['latent'] and g['results']['bm25']['ndcg@10'] > 0, (a['results'], g['results'])
+rows = [json.loads(l) for l in open(sys.argv[3])]
+assert len(rows) == 6 and all(list(r['grades'].values()) == [3] for r in rows), rows[0]
+PY"
+"$BIN" eval --corpus $T/beir --split train >$T/out2 2>$T/err; rc=$?
+check "eval --split: a missing split is an error naming the splits the folder has" "[[ $rc == 1 ]] && grep -qF 'qrels/train.tsv' $T/err && grep -qF 'qrels/graded.tsv (--split graded), qrels/test.tsv (--split test)' $T/err"
 printf 'a text editor\tan editor for text\t1\nzip archives\tthe weather today\t0\nterminal window\tconsole emulator\t1\n' >$T/pairs.tsv
 "$BIN" eval --pairs $T/pairs.tsv --pooling latent --instruction 'Retrieve semantically similar text' >$T/out 2>$T/err; rc=$?
 check "eval --pairs: reports the instruction both texts got" "[[ $rc == 0 ]] && grep -qF 'instruction (both texts): \"Instruct: Retrieve semantically similar text⏎Query: \"' $T/out"
