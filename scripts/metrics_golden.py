@@ -6,10 +6,12 @@ Writes Tests/LensRetrievalTests/Fixtures/graded-metrics.json: seeded random grad
 100 documents per query, some relevant documents ranked past 10 or not at all), with each query's
 nDCG@10, Recall@10 and Recall@100 from pytrec_eval (trec_eval's ndcg_cut.10, recall.10,
 recall.100: gain = grade, relevant = grade >= 1) and MRR@10 as BEIR's custom_metrics.mrr computes
-it (1 / rank of the first document with a grade above 0 in the top 10). The Swift metric code
-(Sources/LensRetrieval/Metrics.swift) never sees pytrec_eval; RankingMetricsTests compares.
+it (1 / rank of the first document with a grade above 0 in the top 10). Also Spearman and
+Pearson correlations from scipy.stats (what MTEB's STS evaluation calls) on seeded pairs with many
+ties, for `eval --pairs`. The Swift metric code (Sources/LensRetrieval/Metrics.swift) never sees
+either library; MetricsTests compares.
 
-    scripts/setup-python.sh && .venv/bin/python scripts/metrics_golden.py   # needs pytrec-eval-terrier
+    scripts/setup-python.sh && .venv/bin/python scripts/metrics_golden.py   # pytrec-eval-terrier, scipy
 """
 import json
 import os
@@ -17,6 +19,8 @@ import random
 import sys
 
 import pytrec_eval
+import scipy
+from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "Tests", "LensRetrievalTests", "Fixtures", "graded-metrics.json")
@@ -58,6 +62,15 @@ def beir_mrr(grades, ranking, k=10):
     return 0.0
 
 
+def correlations(seed=11, n=200):
+    rng = random.Random(seed)
+    gold = [round(rng.uniform(0, 5) * 2) / 2 for _ in range(n)]              # 0, 0.5, ... 5: many ties
+    pred = [round(g / 5 + rng.gauss(0, 0.25), 2) for g in gold]              # cosine-like, some ties
+    return {"gold": gold, "predicted": pred, "spearman": float(stats.spearmanr(pred, gold).statistic),
+            "pearson": float(stats.pearsonr(pred, gold).statistic),
+            "source": "scipy %s stats.spearmanr / stats.pearsonr" % scipy.__version__}
+
+
 def main():
     qrels, run, order = build()
     ev = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10", "recall.100"})
@@ -73,7 +86,7 @@ def main():
     out = {"source": "pytrec_eval %s (ndcg_cut.10, recall.10, recall.100); MRR@10 as BEIR's custom_metrics.mrr"
                      % getattr(pytrec_eval, "__version__", "?"),
            "regenerate": "scripts/metrics_golden.py",
-           "queries": rows,
+           "queries": rows, "correlations": correlations(),
            "mean_over_queries_with_a_relevant_document": mean, "queries_with_a_relevant_document": len(judged)}
     with open(OUT, "w") as f:
         json.dump(out, f, indent=0, sort_keys=True)

@@ -143,6 +143,38 @@ import LensSupport
     #expect(bm.score(bm.prepare("yoga"), document: 3) > 0)
 }
 
+/// The tool's BM25 against bm25s (Lucene variant), a library it shares no code with, on the
+/// bundled sampler corpus: 300 title queries and five edge cases (stop words only, a repeated
+/// word, non-ASCII capitals, digits in words, an unknown word). The fixture comes from
+/// scripts/bm25_golden.py, whose word rule is the documented one written again in Python.
+@Test func bm25AgreesWithBm25sOnTheSamplerCorpus() throws {
+    let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: here.appendingPathComponent("Fixtures/bm25-golden.json"))) as? [String: Any])
+    let corpus = try String(contentsOf: here.appendingPathComponent("../../SampleCorpora/sampler.jsonl"), encoding: .utf8)
+    let docs = try corpus.split(separator: "\n").map { line -> String in
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return try #require(o["text"] as? String)
+    }
+    #expect(docs.count == 3000)
+    let bm = BM25(documents: docs)
+    let queries = try #require(root["queries"] as? [[String: Any]])
+    #expect(queries.count == 305)
+    var compared = 0
+    for q in queries {
+        let text = try #require(q["query"] as? String)
+        let want = try #require(q["top"] as? [[Double]]).map { (index: Int($0[0]), score: $0[1]) }
+        let got = bm.search(text, k: 10)
+        #expect(got.count == want.count, "\(text)")
+        for (g, w) in zip(got, want) {
+            #expect(abs(g.score - w.score) <= 1e-9 * max(1, w.score), "\(text): \(g) vs \(w)")
+            // The same document, unless two scores are tied to rounding (then either order is right).
+            if g.index != w.index { #expect(want.contains { $0.index == g.index && abs($0.score - g.score) <= 1e-9 * max(1, g.score) }, "\(text): \(g) vs \(w)") }
+            compared += 1
+        }
+    }
+    #expect(compared > 2000)   // 2,058 hits in all: some titles share few words with the corpus
+}
+
 @Test func bm25SearchEqualsRankingEveryDocumentByScore() {
     // Random documents over a small vocabulary: many shared words, many tied scores.
     var rng = SplitMix64(seed: 11)
@@ -206,9 +238,10 @@ import LensSupport
     #expect(n == m)
 }
 
-/// Every metric against pytrec_eval (BEIR's evaluator) on 80 seeded graded queries: the fixture
-/// is written by scripts/metrics_golden.py, which runs pytrec_eval; this code never does.
-@Test func metricsAgreeWithPytrecEvalOnGradedQrels() throws {
+/// Every metric against pytrec_eval (BEIR's evaluator) on 80 seeded graded queries, and the
+/// correlations against scipy: the fixture is written by scripts/metrics_golden.py, which runs
+/// both libraries; this code never does.
+@Test func metricsAgreeWithPytrecEvalAndScipy() throws {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/graded-metrics.json")
     let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
     let rows = try #require(root["queries"] as? [[String: Any]])
@@ -237,6 +270,11 @@ import LensSupport
     #expect(m.queries == checked)
     #expect(abs(m.ndcg10 - mean["ndcg@10"]!) < 1e-12 && abs(m.mrr10 - mean["mrr@10"]!) < 1e-12)
     #expect(abs(m.recall10 - mean["recall@10"]!) < 1e-12 && abs(m.recall100 - mean["recall@100"]!) < 1e-12)
+    // Spearman (average ranks for ties) and Pearson against scipy.stats on 200 pairs with many ties.
+    let corr = try #require(root["correlations"] as? [String: Any])
+    let gold = try #require(corr["gold"] as? [Double]), predicted = try #require(corr["predicted"] as? [Double])
+    #expect(abs(Correlation.spearman(predicted, gold) - (try #require(corr["spearman"] as? Double))) < 1e-12)
+    #expect(abs(Correlation.pearson(predicted, gold) - (try #require(corr["pearson"] as? Double))) < 1e-12)
     // Graded and binary really differ on this fixture (the test would not notice a flattening otherwise).
     #expect(abs(RankingMetrics.evaluate(rankings: rankings, qrels: qrels.mapValues { Set($0.filter { $0.value > 0 }.keys) }).ndcg10 - m.ndcg10) > 1e-3)
 }
