@@ -57,6 +57,10 @@ public struct Recipe: Codable, Sendable {
         /// How many of `hard_negatives` come from BM25-mined candidates (the rest from the
         /// teacher's), positive-aware filtered by the teacher like the others.
         public var lexicalNegatives = 0
+        /// How many of `hard_negatives` come from the model's own nearest passages (mined with
+        /// the weights at the stage's start, an ANCE-style "earlier checkpoint" teacher: its
+        /// confusions), positive-aware filtered by the teacher like the others.
+        public var selfNegatives = 0
         /// This stage's `distill_weight` and `lexical_teacher_weight` (absent: the recipe's).
         public var distillWeight: Float? = nil
         public var lexicalTeacherWeight: Float? = nil
@@ -115,7 +119,7 @@ public struct Recipe: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case name, steps, batchSize = "batch_size", hardNegatives = "hard_negatives", inBatchNegatives = "in_batch_negatives"
             case learningRate = "learning_rate", warmupSteps = "warmup_steps", retrievalFraction = "retrieval_fraction", tasks
-            case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives"
+            case resetOptimizer = "reset_optimizer", lexicalNegatives = "lexical_negatives", selfNegatives = "self_negatives"
             case distillWeight = "distill_weight", lexicalTeacherWeight = "lexical_teacher_weight"
             case roundWeightsToF16 = "round_weights_to_f16"
             case temperature, maxPassageLength = "max_passage_length", blendedPositiveAware = "blended_positive_aware"
@@ -139,6 +143,7 @@ public struct Recipe: Codable, Sendable {
             tasks = try c.decodeIfPresent([String: Double].self, forKey: .tasks)
             resetOptimizer = try c.decodeIfPresent(Bool.self, forKey: .resetOptimizer) ?? d.resetOptimizer
             lexicalNegatives = try c.decodeIfPresent(Int.self, forKey: .lexicalNegatives) ?? d.lexicalNegatives
+            selfNegatives = try c.decodeIfPresent(Int.self, forKey: .selfNegatives) ?? d.selfNegatives
             distillWeight = try c.decodeIfPresent(Float.self, forKey: .distillWeight)
             lexicalTeacherWeight = try c.decodeIfPresent(Float.self, forKey: .lexicalTeacherWeight)
             roundWeightsToF16 = try c.decodeIfPresent(Bool.self, forKey: .roundWeightsToF16) ?? d.roundWeightsToF16
@@ -171,6 +176,7 @@ public struct Recipe: Codable, Sendable {
             try c.encodeIfPresent(tasks, forKey: .tasks)
             try c.encode(resetOptimizer, forKey: .resetOptimizer)
             if lexicalNegatives != 0 { try c.encode(lexicalNegatives, forKey: .lexicalNegatives) }
+            if selfNegatives != 0 { try c.encode(selfNegatives, forKey: .selfNegatives) }
             try c.encodeIfPresent(distillWeight, forKey: .distillWeight)
             try c.encodeIfPresent(lexicalTeacherWeight, forKey: .lexicalTeacherWeight)
             if roundWeightsToF16 { try c.encode(roundWeightsToF16, forKey: .roundWeightsToF16) }
@@ -310,8 +316,8 @@ public struct Recipe: Codable, Sendable {
                 throw TrainingError.badRecipe("stage \(s.name): average_with_start_of must name this stage or an earlier one, not \(a)")
             }
             guard s.steps > 0, s.batchSize >= 2 else { throw TrainingError.badRecipe("stage \(s.name): steps > 0 and batch_size ≥ 2 required") }
-            guard s.familyNegatives >= 0, s.familyNegatives + s.lexicalNegatives <= s.hardNegatives else {
-                throw TrainingError.badRecipe("stage \(s.name): family_negatives + lexical_negatives must be in 0...hard_negatives")
+            guard s.familyNegatives >= 0, s.selfNegatives >= 0, s.familyNegatives + s.lexicalNegatives + s.selfNegatives <= s.hardNegatives else {
+                throw TrainingError.badRecipe("stage \(s.name): family_negatives + lexical_negatives + self_negatives must be in 0...hard_negatives")
             }
             guard (0...s.hardNegatives).contains(s.lexicalNegatives) else {
                 throw TrainingError.badRecipe("stage \(s.name): lexical_negatives must be in 0...hard_negatives")

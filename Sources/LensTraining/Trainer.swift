@@ -182,6 +182,7 @@ public final class Trainer: @unchecked Sendable {
                 try saveWeights(to: startFolder(stage.name))
             }
             if stage.lexicalNegatives > 0 && data.lexicalCandidates == nil { data.mineLexicalCandidates(top: recipe.mineTop, log: log) }
+            if stage.selfNegatives > 0 { try mineSelfCandidates(stage: stage) }
             while state.step < stage.steps {
                 let report = trainStep(stage: stage, stageIndex: state.stage, step: state.step)
                 state.step += 1
@@ -408,7 +409,8 @@ public final class Trainer: @unchecked Sendable {
                 // (cosine + w · BM25 / the best BM25 among the positive and these candidates),
                 // the scores the soft targets use; otherwise the embedding teacher's cosines.
                 let lexList = stage.lexicalNegatives > 0 ? data.lexicalCandidates?[pi].map(Int.init) : nil
-                let blended = stage.blendedPositiveAware ? blendedFilterScores(pair: pi, lexical: lexList ?? [], stage: stage) : nil
+                let selfList = stage.selfNegatives > 0 ? data.selfCandidates?[pi].map(Int.init) : nil
+                let blended = stage.blendedPositiveAware ? blendedFilterScores(pair: pi, lexical: (lexList ?? []) + (selfList ?? []), stage: stage) : nil
                 var pool2: [Int] = []
                 if let cand = data.candidates?[pi] {
                     let posScore = blended?[pair.doc] ?? cand.posScore
@@ -439,6 +441,23 @@ public final class Trainer: @unchecked Sendable {
                     let lexicalTarget = negDocs.count + stage.lexicalNegatives
                     while negDocs.count < lexicalTarget && !lexPool.isEmpty {
                         let c = lexPool.remove(at: Int(rng.next() % UInt64(lexPool.count)))
+                        negDocs.append(c)
+                        pool2.removeAll { $0 == c }
+                    }
+                }
+                // The model's own confusions next (self_negatives), under the same rule; a
+                // passage with the positive's very text is never a negative.
+                if let own = selfList {
+                    let posScore = blended?[pair.doc] ?? data.candidates?[pi].posScore
+                    let positive = data.docs[pair.doc]
+                    var ownPool = own.filter { c in
+                        if data.docs[c] == positive || negDocs.contains(c) || cropExcluded(c) { return false }
+                        guard let p = posScore, let s = blended?[c] ?? data.teacherScore(pair: pi, doc: c) else { return true }
+                        return s < recipe.positiveAwareMargin * p
+                    }
+                    let selfTarget = negDocs.count + stage.selfNegatives
+                    while negDocs.count < selfTarget && !ownPool.isEmpty {
+                        let c = ownPool.remove(at: Int(rng.next() % UInt64(ownPool.count)))
                         negDocs.append(c)
                         pool2.removeAll { $0 == c }
                     }
@@ -547,6 +566,85 @@ public final class Trainer: @unchecked Sendable {
     }
 
     // MARK: - evaluation, checkpoints, export
+
+    /// Mines every retrieval pair's `mine_top` nearest passages under the current weights (the
+    /// recipe's latent pooling, else its first; queries with their task's instruction, passages
+    /// bare, each cut as training cuts them; exact search), the pair's own passage left out. Kept in
+    /// `OUT/self-negatives-<stage>.bin`, so a resumed stage reads the lists its start mined.
+    func mineSelfCandidates(stage: Recipe.Stage) throws {
+        let path = output + "/self-negatives-\(stage.name).bin"
+        let n = data.pairs.count, top = recipe.mineTop
+        if let saved = try? readCandidateLists(path), saved.count == n {
+            data.selfCandidates = saved
+            log("self negatives: \(n) lists read from \(path)")
+            return
+        }
+        let t0 = Date()
+        let model = try currentModel()
+        let pooling: Pooling = recipe.poolings.contains(.latent) ? .latent : recipe.poolings[0]
+        let d = config.decoder.hiddenSize
+        var options = EmbedOptions(poolings: [pooling], mask: recipe.mask, instruction: "", maxLength: recipe.maxPassageLength(in: stage))
+        options.maxBatchTokens = 8192
+        func embed(_ texts: [String], into out: FloatBuffer, at start: Int) throws {
+            for (i, r) in try model.embed(texts, options: options).enumerated() {
+                (out.pointer + (start + i) * d).update(from: r.vectors[pooling]!, count: d)
+            }
+        }
+        let docVectors = FloatBuffer(count: data.docs.count * d)
+        let chunk = 2048
+        var next = 0.1
+        for start in stride(from: 0, to: data.docs.count, by: chunk) {
+            try embed(Array(data.docs[start..<min(start + chunk, data.docs.count)]), into: docVectors, at: start)
+            let done = Double(min(start + chunk, data.docs.count)) / Double(data.docs.count)
+            if done >= next { log(String(format: "self negatives: passages %.0f%% (%.0f s)", done * 100, Date().timeIntervalSince(t0))); next += 0.1 }
+        }
+        let queryVectors = FloatBuffer(count: n * d)
+        options.maxLength = recipe.maxQueryLength
+        let byTask = Dictionary(grouping: 0..<n) { data.pairs[$0].task }
+        for task in byTask.keys.sorted() {
+            options.instruction = queryInstruction(task: trainingInstructions[task] ?? "")
+            let ids = byTask[task]!
+            for start in stride(from: 0, to: ids.count, by: chunk) {
+                let slice = Array(ids[start..<min(start + chunk, ids.count)])
+                let tmp = FloatBuffer(count: slice.count * d)
+                try embed(slice.map { data.pairs[$0].query }, into: tmp, at: 0)
+                for (k, i) in slice.enumerated() { (queryVectors.pointer + i * d).update(from: tmp.pointer + k * d, count: d) }
+            }
+        }
+        log(String(format: "self negatives: %d passages and %d queries embedded (%.0f s)", data.docs.count, n, Date().timeIntervalSince(t0)))
+        let index = VectorIndex(vectors: docVectors, count: data.docs.count, width: d)
+        var lists: [[Int32]] = []
+        lists.reserveCapacity(n)
+        for start in stride(from: 0, to: n, by: 8192) {
+            let end = min(start + 8192, n)
+            let q = Array(UnsafeBufferPointer(start: queryVectors.pointer + start * d, count: (end - start) * d))
+            for (k, hits) in index.search(q, k: top + 1).enumerated() {
+                lists.append(hits.map(\.index).filter { $0 != data.pairs[start + k].doc }.prefix(top).map(Int32.init))
+            }
+        }
+        try writeCandidateLists(lists, width: top, to: path)
+        data.selfCandidates = lists
+        log(String(format: "self negatives: %d nearest passages for %d queries mined with the stage's starting weights (%.0f s)", top, n, Date().timeIntervalSince(t0)))
+    }
+
+    /// Candidate lists as little-endian Int32: count, width, then count × width ids (−1 pads).
+    func writeCandidateLists(_ lists: [[Int32]], width: Int, to path: String) throws {
+        var flat: [Int32] = [Int32(lists.count), Int32(width)]
+        flat.reserveCapacity(2 + lists.count * width)
+        for l in lists { flat += l.prefix(width); flat += [Int32](repeating: -1, count: width - min(l.count, width)) }
+        let data = flat.withUnsafeBufferPointer { Data(buffer: $0) }
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    func readCandidateLists(_ path: String) throws -> [[Int32]] {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let flat = bytes.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
+        guard flat.count >= 2, flat[0] >= 0, flat[1] >= 0, flat.count == 2 + Int(flat[0]) * Int(flat[1]) else {
+            throw TrainingError.badData("\(path): not a candidate-list file")
+        }
+        let w = Int(flat[1])
+        return (0..<Int(flat[0])).map { i in Array(flat[(2 + i * w)..<(2 + (i + 1) * w)].prefix { $0 >= 0 }) }
+    }
 
     /// The current weights as an inference model.
     public func currentModel() throws -> EmbeddingModel {

@@ -80,6 +80,9 @@ public final class TrainingData: @unchecked Sendable {
     /// BM25-mined candidates per retrieval pair, best first, the pair's own passage left out
     /// (`mineLexicalCandidates`); used by stages with `lexical_negatives`.
     public private(set) var lexicalCandidates: [[Int32]]? = nil
+    /// The model's own nearest passages per retrieval pair, best first, the pair's own passage
+    /// left out (`Trainer.mineSelfCandidates`, at the start of a stage with `self_negatives`).
+    public var selfCandidates: [[Int32]]? = nil
 
     public init(folder: String, teacher: String?, lexicalTeacher: Bool = false, tokenizer: SentencePieceTokenizer, log: (String) -> Void) throws {
         self.tokenizer = tokenizer

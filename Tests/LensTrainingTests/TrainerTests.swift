@@ -472,6 +472,86 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     #expect(throws: TrainingError.self) { try recipe.validate() }
 }
 
+/// `self_negatives`: at the stage's start each pair's `mine_top` nearest passages under the model
+/// being trained (latent pooling; queries with their task's instruction), its own passage left
+/// out, checked against rankings computed here from the starting model; the positive-aware rule
+/// drops the one the teacher rates like the positive; a resumed stage reads the saved lists.
+@Test func selfNegativesAreTheModelsOwnNearestPassagesAndPositiveAware() throws {
+    let data = try makeDataFolder()
+    defer { try? FileManager.default.removeItem(atPath: data) }
+    var recipe = tinyRecipe(data: data, steps: [2, 1])
+    recipe.teacher = data
+    recipe.initEmbeddingsFromTeacher = false
+    recipe.mineTop = 5
+    recipe.stages[0].inBatchNegatives = false
+    recipe.stages[0].hardNegatives = 2
+    recipe.stages[0].selfNegatives = 1
+    // Teacher: random vectors, one mined candidate each.
+    var rng = SplitMix64(seed: 4)
+    func unit() -> [Float] { randomUnitVector(&rng) }
+    let tq = (0..<24).map { _ in unit() }
+    var td = (0..<24).map { _ in unit() }
+    func writeTeacher() throws {
+        try writeNPY(tq, to: data + "/queries.npy")
+        try writeNPY(td, to: data + "/docs.npy")
+        let cand = (0..<24).map { i in "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 1) % 24)], \"score\": [0.1]}" }
+        try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
+    }
+    try writeTeacher()
+    // Independently: the starting model's rankings (same seed, so the same starting weights).
+    let probe = try Trainer(recipe: recipe, root: "/", output: data + "/probe", tokenizerPath: tinyTokenizer) { _ in }
+    let model = try probe.currentModel()
+    let pairs = probe.data.pairs, docs = probe.data.docs
+    let docVectors = try model.embed(docs, options: EmbedOptions(poolings: [.latent], mask: recipe.mask, instruction: "", maxLength: recipe.maxPassageLength)).map { $0.vectors[.latent]! }
+    func ranking(_ i: Int) throws -> [Int] {
+        let o = EmbedOptions(poolings: [.latent], mask: recipe.mask, instruction: queryInstruction(task: trainingInstructions[pairs[i].task] ?? ""), maxLength: recipe.maxQueryLength)
+        let q = try model.embed([pairs[i].query], options: o)[0].vectors[.latent]!
+        let s = docVectors.map { v in zip(q, v).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
+        return docs.indices.filter { $0 != pairs[i].doc }.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }
+    }
+    let want = try (0..<24).map { try Array(ranking($0).prefix(5)) }
+    // Pair 0's nearest passage gets pair 0's teacher query vector (cosine 1 ≥ 0.95 × its positive's).
+    let banned = want[0][0]
+    td[banned] = tq[0]
+    try writeTeacher()
+    let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
+    #expect(trainer.data.selfCandidates == nil)
+    try trainer.run { _, _, _ in }   // a stage with self negatives mines first
+    let mined = try #require(trainer.data.selfCandidates)
+    // Scores of near-equal passages may swap at the last bit between batchings (the mining embeds
+    // 2,048 texts a call, this test one): compare the top 5 as sets.
+    for i in 0..<24 { #expect(Set(mined[i].map(Int.init)) == Set(want[i]), "pair \(i): \(mined[i]) vs \(want[i])") }
+    var sawPair0 = false, selfHits = 0, items = 0
+    for seed in 0..<120 {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount {
+            let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
+            let got = batch.allowed[qi].map { c in trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }
+            #expect(got.count == 3 && got[0] == trainer.data.pairs[pair].doc)
+            let allowed = Set(mined[pair].map(Int.init)).subtracting(pair == 0 ? [banned] : [])
+            #expect(got[1...].contains { allowed.contains($0) }, "pair \(pair): \(got)")
+            if pair == 0 { sawPair0 = true; #expect(!got.contains(banned)) }
+            selfHits += got[1...].filter { allowed.contains($0) }.count
+            items += 1
+        }
+    }
+    #expect(sawPair0 && selfHits >= items)
+    // Resuming the stage reads the lists its start mined, not the trained weights' lists.
+    let path = data + "/run/self-negatives-stage1.bin"
+    #expect(FileManager.default.fileExists(atPath: path))
+    trainer.data.selfCandidates = nil
+    try trainer.mineSelfCandidates(stage: recipe.stages[0])
+    #expect(trainer.data.selfCandidates == mined)
+    // A file that is not a candidate list is refused, and the lists are mined again.
+    try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path))
+    #expect(throws: TrainingError.self) { _ = try trainer.readCandidateLists(path) }
+    recipe.stages[0].lexicalNegatives = 1
+    recipe.stages[0].selfNegatives = 2
+    #expect(throws: TrainingError.self) { try recipe.validate() }
+}
+
 /// `blended_positive_aware`: the positive-aware rule reads the blended teacher. Pair 0's only
 /// mined candidate, passage 5, has teacher cosine 0.97 with pair 0's query (above 0.95 × the
 /// positive's 1.0: dropped by the cosine rule) and no word in common with it, while the positive
