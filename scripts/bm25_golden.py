@@ -51,6 +51,15 @@ def words(text):
     return [w for w in out if w not in STOP]
 
 
+def write_rows_per_line(path, header, rows):
+    """JSON with `header`'s keys first and "queries" last, one query a line (readable diffs)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("{\n")
+        for k in sorted(header):
+            f.write("%s: %s,\n" % (json.dumps(k), json.dumps(header[k], ensure_ascii=False, sort_keys=True)))
+        f.write('"queries": [\n' + ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows) + "\n]\n}\n")
+
+
 def main():
     rows = [json.loads(l) for l in open(os.path.join(ROOT, "SampleCorpora", "sampler.jsonl"), encoding="utf-8")]
     docs = [r["text"] for r in rows]
@@ -63,12 +72,10 @@ def main():
         scores = retriever.get_scores(terms) if terms else np.zeros(len(docs))
         order = sorted((i for i in range(len(docs)) if scores[i] > 0), key=lambda i: (-scores[i], i))[:K]
         out.append({"query": q, "top": [[i, float(scores[i]) * (K1 + 1)] for i in order]})
-    with open(OUT, "w", encoding="utf-8") as f:
-        json.dump({"source": "bm25s %s, method lucene, k1 %s, b %s, float64; scores times (k1 + 1)"
-                             % (bm25s.__version__, K1, B),
-                   "regenerate": "scripts/bm25_golden.py", "corpus": "SampleCorpora/sampler.jsonl (text field)",
-                   "k": K, "queries": out}, f, ensure_ascii=False, indent=0)
-        f.write("\n")
+    write_rows_per_line(OUT, {"source": "bm25s %s, method lucene, k1 %s, b %s, float64; scores times (k1 + 1)"
+                                        % (bm25s.__version__, K1, B),
+                              "regenerate": "scripts/bm25_golden.py", "corpus": "SampleCorpora/sampler.jsonl (text field)",
+                              "k": K}, out)
     print("wrote %s: %d queries over %d documents" % (os.path.relpath(OUT), len(out), len(docs)), file=sys.stderr)
 
 

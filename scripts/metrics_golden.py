@@ -71,6 +71,15 @@ def correlations(seed=11, n=200):
             "source": "scipy %s stats.spearmanr / stats.pearsonr" % scipy.__version__}
 
 
+def write_rows_per_line(path, header, rows):
+    """JSON with `header`'s keys first and "queries" last, one query a line (readable diffs)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("{\n")
+        for k in sorted(header):
+            f.write("%s: %s,\n" % (json.dumps(k), json.dumps(header[k], ensure_ascii=False, sort_keys=True)))
+        f.write('"queries": [\n' + ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows) + "\n]\n}\n")
+
+
 def main():
     qrels, run, order = build()
     ev = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10", "recall.100"})
@@ -83,14 +92,11 @@ def main():
                      "recall@100": s["recall_100"], "mrr@10": beir_mrr(qrels[q], order[q])})
     judged = [r for r in rows if any(g > 0 for g in r["grades"].values())]
     mean = {m: sum(r[m] for r in judged) / len(judged) for m in ("ndcg@10", "mrr@10", "recall@10", "recall@100")}
-    out = {"source": "pytrec_eval %s (ndcg_cut.10, recall.10, recall.100); MRR@10 as BEIR's custom_metrics.mrr"
-                     % getattr(pytrec_eval, "__version__", "?"),
-           "regenerate": "scripts/metrics_golden.py",
-           "queries": rows, "correlations": correlations(),
-           "mean_over_queries_with_a_relevant_document": mean, "queries_with_a_relevant_document": len(judged)}
-    with open(OUT, "w") as f:
-        json.dump(out, f, indent=0, sort_keys=True)
-        f.write("\n")
+    header = {"source": "pytrec_eval %s (ndcg_cut.10, recall.10, recall.100); MRR@10 as BEIR's custom_metrics.mrr"
+                        % getattr(pytrec_eval, "__version__", "?"),
+              "regenerate": "scripts/metrics_golden.py", "correlations": correlations(),
+              "mean_over_queries_with_a_relevant_document": mean, "queries_with_a_relevant_document": len(judged)}
+    write_rows_per_line(OUT, header, rows)
     print("wrote %s: %d queries (%d with a relevant document), mean nDCG@10 %.6f"
           % (os.path.relpath(OUT), len(rows), len(judged), mean["ndcg@10"]), file=sys.stderr)
 

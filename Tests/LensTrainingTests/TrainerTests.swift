@@ -50,6 +50,22 @@ func tinyRecipe(data: String, steps: [Int]) -> Recipe {
     return r
 }
 
+/// Stage 1's batches for seeds 0..<seeds, read back from their token ids: each query's pair and
+/// the passages it is scored against (its positive first, then its negatives).
+func batchPassages(_ trainer: Trainer, _ recipe: Recipe, seeds: Int) -> [(pair: Int, docs: [Int])] {
+    var out: [(pair: Int, docs: [Int])] = []
+    for seed in 0..<seeds {
+        var r = SplitMix64(seed: UInt64(seed))
+        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
+        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
+        for qi in 0..<batch.queryCount {
+            let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
+            out.append((pair, batch.allowed[qi].map { c in trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }))
+        }
+    }
+    return out
+}
+
 /// Trainer runs one at a time: bit-for-bit comparisons need the process to themselves.
 @Suite(.serialized) struct TrainerTests {
 @Test func trainingLowersTheLoss() throws {
@@ -452,20 +468,13 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     let mined = try #require(trainer.data.lexicalCandidates)
     for i in 0..<24 { #expect(mined[i].map(Int.init) == Array(ranking(i).prefix(5)), "pair \(i)") }
     var sawPair0 = false, lexicalHits = 0, items = 0
-    for seed in 0..<120 {
-        var r = SplitMix64(seed: UInt64(seed))
-        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
-        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
-        for qi in 0..<batch.queryCount {
-            let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
-            let docs = batch.allowed[qi].map { c in trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }
-            #expect(docs.count == 3 && docs[0] == trainer.data.pairs[pair].doc && Set(docs).count == 3)
-            let allowedLexical = Set(ranking(pair).prefix(5)).subtracting(pair == 0 ? [banned] : [])
-            if !allowedLexical.isEmpty { #expect(docs[1...].contains { allowedLexical.contains($0) }, "pair \(pair): \(docs)") }
-            if pair == 0 { sawPair0 = true; #expect(!docs.contains(banned)) }
-            lexicalHits += docs[1...].filter { allowedLexical.contains($0) }.count
-            items += 1
-        }
+    for (pair, docs) in batchPassages(trainer, recipe, seeds: 120) {
+        #expect(docs.count == 3 && docs[0] == trainer.data.pairs[pair].doc && Set(docs).count == 3)
+        let allowedLexical = Set(ranking(pair).prefix(5)).subtracting(pair == 0 ? [banned] : [])
+        if !allowedLexical.isEmpty { #expect(docs[1...].contains { allowedLexical.contains($0) }, "pair \(pair): \(docs)") }
+        if pair == 0 { sawPair0 = true; #expect(!docs.contains(banned)) }
+        lexicalHits += docs[1...].filter { allowedLexical.contains($0) }.count
+        items += 1
     }
     #expect(sawPair0 && lexicalHits >= items)
     recipe.stages[0].lexicalNegatives = 3
@@ -522,20 +531,13 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     // 2,048 texts a call, this test one): compare the top 5 as sets.
     for i in 0..<24 { #expect(Set(mined[i].map(Int.init)) == Set(want[i]), "pair \(i): \(mined[i]) vs \(want[i])") }
     var sawPair0 = false, selfHits = 0, items = 0
-    for seed in 0..<120 {
-        var r = SplitMix64(seed: UInt64(seed))
-        let batch = trainer.buildBatch(stage: recipe.stages[0], rng: &r)
-        func sequence(_ i: Int) -> [Int32] { Array(batch.packed.ids[batch.packed.offsets[i]..<batch.packed.offsets[i] + batch.packed.lengths[i]]) }
-        for qi in 0..<batch.queryCount {
-            let pair = trainer.data.pairs.firstIndex { trainer.data.tokens(queryInstruction(task: trainingInstructions[$0.task] ?? "") + $0.query, maxLength: recipe.maxQueryLength) == sequence(qi) }!
-            let got = batch.allowed[qi].map { c in trainer.data.docs.firstIndex { trainer.data.tokens($0, maxLength: recipe.maxPassageLength) == sequence(batch.queryCount + c) }! }
-            #expect(got.count == 3 && got[0] == trainer.data.pairs[pair].doc)
-            let allowed = Set(mined[pair].map(Int.init)).subtracting(pair == 0 ? [banned] : [])
-            #expect(got[1...].contains { allowed.contains($0) }, "pair \(pair): \(got)")
-            if pair == 0 { sawPair0 = true; #expect(!got.contains(banned)) }
-            selfHits += got[1...].filter { allowed.contains($0) }.count
-            items += 1
-        }
+    for (pair, got) in batchPassages(trainer, recipe, seeds: 120) {
+        #expect(got.count == 3 && got[0] == trainer.data.pairs[pair].doc)
+        let allowed = Set(mined[pair].map(Int.init)).subtracting(pair == 0 ? [banned] : [])
+        #expect(got[1...].contains { allowed.contains($0) }, "pair \(pair): \(got)")
+        if pair == 0 { sawPair0 = true; #expect(!got.contains(banned)) }
+        selfHits += got[1...].filter { allowed.contains($0) }.count
+        items += 1
     }
     #expect(sawPair0 && selfHits >= items)
     // Resuming the stage reads the lists its start mined, not the trained weights' lists.
