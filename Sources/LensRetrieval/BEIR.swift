@@ -114,7 +114,7 @@ extension BEIRDataset {
         return out
     }
 
-    /// ", found qrels/dev.tsv (--split dev)" when a folder lacks the asked split but has others.
+    /// "; this folder has qrels/dev.tsv (--split dev)" when a folder lacks the asked split but has others.
     static func splitsHint(folder: String) -> String {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder + "/qrels")) ?? [])
             .filter { $0.hasSuffix(".tsv") }.map { String($0.dropLast(4)) }.sorted()
