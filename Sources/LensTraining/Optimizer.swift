@@ -49,12 +49,18 @@ public func learningRate(peak: Double, step: Int, warmup: Int, total: Int) -> Fl
 /// step (half-life ~35 steps), so the estimate follows a change of pace — a stage with more
 /// negatives per query, a resume on a faster kernel family — where the run's overall average
 /// (which also holds earlier invocations' steps) would lag behind it for hours.
+/// The first step of an invocation pays one-time costs (empty token caches, threads starting:
+/// measured 5× a normal step on a resumed run), so it gives the first estimate but the average
+/// starts again from the second; seeded with it, the ETA read 2 h for a 50-minute cycle.
 public struct StepTimeEstimate: Sendable {
     public private(set) var secondsPerStep: Double?
     let smoothing: Double
+    private var steps = 0
     public init(smoothing: Double = 0.02) { self.smoothing = smoothing }
     public mutating func add(stepSeconds: Double) {
         guard stepSeconds.isFinite, stepSeconds >= 0 else { return }
+        steps += 1
+        if steps == 2 { secondsPerStep = stepSeconds; return }
         secondsPerStep = secondsPerStep.map { $0 + smoothing * (stepSeconds - $0) } ?? stepSeconds
     }
     /// Seconds for `remainingSteps` more steps at the recent pace (nil before the first step).

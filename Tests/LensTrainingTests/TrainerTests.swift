@@ -1056,4 +1056,10 @@ func wordDropoutDeletesWholeWordsOfPassagesOnly(rate: Double) throws {
     pace.add(stepSeconds: -1)
     #expect(pace.secondsPerStep == s)
     #expect(pace.eta(remainingSteps: -5) == 0)
+    // A slow first step (warm-up) gives the first estimate, then is forgotten at once.
+    var resumed = StepTimeEstimate()
+    resumed.add(stepSeconds: 30)
+    #expect(resumed.eta(remainingSteps: 10) == 300)
+    for _ in 0..<40 { resumed.add(stepSeconds: 6) }
+    #expect(resumed.secondsPerStep == 6, "\(resumed.secondsPerStep!) s/step after 40 steps at 6 s")
 }
