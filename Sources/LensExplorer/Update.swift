@@ -153,7 +153,7 @@ func handleKey(_ s: inout ExplorerState, _ pressed: Key) -> [Reaction] {
     // Always: Ctrl-L redraws, F1 help, resize handled by the loop.
     switch key {
     case .control("l"): return [.redraw]
-    case .function(1): s.overlay = s.overlay == .help ? .none : .help; return []
+    case .function(1): s.overlay = s.overlay == .help ? .none : .help; s.helpScroll = 0; return []
     default: break
     }
     if var cmd = s.commandLine { return commandKey(&s, &cmd, key) }
@@ -222,7 +222,7 @@ func paneKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .tab: s.focus = Focus(rawValue: (s.focus.rawValue + 1) % Focus.allCases.count)!; skipMissingPane(&s, 1); return []
     case .backTab: s.focus = Focus(rawValue: (s.focus.rawValue + Focus.allCases.count - 1) % Focus.allCases.count)!; skipMissingPane(&s, -1); return []
     case .character("q"): s.quit = true; return [.quit]
-    case .character("?"): s.overlay = .help; return []
+    case .character("?"): s.overlay = .help; s.helpScroll = 0; return []
     case .character("/"):
         if s.focus.pooling == nil { s.focus = s.info.hasLatent ? .latent : .mean }
         s.findLine = TextField()
@@ -297,7 +297,16 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     }
     switch s.overlay {
     case .help, .definitions:
-        if key == .character("?") || key == .character("t") { s.overlay = .none }
+        switch key {
+        case .character("?"), .character("t"): s.overlay = .none
+        case .down, .character("j"): s.helpScroll += 1
+        case .up, .character("k"): s.helpScroll = max(0, s.helpScroll - 1)
+        case .pageDown, .control("d"), .character(" "): s.helpScroll += 10
+        case .pageUp, .control("u"): s.helpScroll = max(0, s.helpScroll - 10)
+        case .character("g"): s.helpScroll = 0
+        case .character("G"): s.helpScroll = 1_000
+        default: break
+        }
     case .heatmap:
         switch key {
         case .character("h"): s.overlay = .none

@@ -336,33 +336,83 @@ func renderTokenStrip(_ t: TracedText, poolings: [Pooling], row: Int, column: In
 
 // MARK: - overlays
 
+/// The help screen's entries: a label and what its keys do (one key group per string; a group
+/// is never split across lines unless it is wider than the screen).
+let helpEntries: [(label: String, groups: [String])] = [
+    ("Anywhere", ["Ctrl-C quit", "F1 help", "Ctrl-L redraw", "Tab / Shift-Tab cycle focus"]),
+    ("Query field", ["type", "Enter search (live re-ranking after a short pause)", "↑↓ Ctrl-P/N history",
+                     "Ctrl-A/E home/end", "Ctrl-W delete word", "Ctrl-U/K kill to start/end", "Esc panes"]),
+    ("Instruction", ["↑↓ cycle presets (NV-Embed, training tasks, none, custom)", "type: a custom one"]),
+    ("Panes", ["j/k ↑↓ move", "g/G top/bottom", "Ctrl-D/U half page", "←→ other pane",
+               "d / Enter document view", "h latent-attention heatmap", "m corpus map",
+               "t what the token weights mean", "c toggle bidirectional/causal mask",
+               "p preview of the selected hit: text and rank under each pooling (tall windows)",
+               "/ find in the lists (n/N next/previous match, Esc in the prompt clears)",
+               "Esc query", "i instruction", "H hide hints", "q quit"]),
+    ("Mouse", ["click focuses a field or pane, selects a hit, opens the selected hit",
+               "wheel moves the selection", "--no-mouse (or mouse = off in the config): none"]),
+    ("Heatmap", ["n next head", "a average heads", "j/k scroll tokens", "Esc back"]),
+    ("Map", ["p / Tab next pooling", "Esc back"]),
+    ("Document", ["j/k scroll", "w weights: each token's part of the score ↔ its share of the text"]),
+    ("Commands (:)", [":k N", ":corpus NAME", ":pooling latent|mean|eos", ":theme NAME",
+                      ":export FILE (JSON: neighbours, shares, heatmap)", ":mask causal|bidirectional", ":live on|off", ":q"]),
+    ("This screen", ["j/k ↑↓ scroll", "Space / PgDn, PgUp page", "Esc, ? or q close"]),
+]
+
+/// The help screen's lines for a terminal `width` columns wide: each entry's key groups joined
+/// with " · " and wrapped under its label (labels in an 18-column gutter, or above their keys
+/// when the screen is narrower than 50 columns; at most 100 columns in all), then the legend.
+func helpLines(width: Int) -> [String] {
+    let gutter = width >= 50 ? 18 : 0
+    let room = min(82, max(10, width - 2 - (gutter == 0 ? 2 : gutter)))   // ≤ 100 columns in all: long lines read badly
+    var out = ["Keys (Esc closes this)", ""]
+    for (label, groups) in helpEntries {
+        var lines: [String] = [], line = ""
+        for group in groups {
+            let candidate = line.isEmpty ? group : line + " · " + group
+            if DisplayWidth.of(candidate) <= room || line.isEmpty { line = candidate; continue }
+            lines.append(line)
+            line = group
+        }
+        if !line.isEmpty { lines.append(line) }
+        lines = lines.flatMap { DisplayWidth.of($0) <= room ? [$0] : DisplayWidth.wrap($0, width: room) }
+        if gutter == 0 {
+            out.append(label)
+            out += lines.map { "  " + $0 }
+        } else {
+            for (i, l) in lines.enumerated() {
+                out.append((i == 0 ? label : "").padding(toLength: gutter, withPad: " ", startingAt: 0) + l)
+            }
+        }
+    }
+    out.append("")
+    out += DisplayWidth.wrap("Panes: rank, cosine score and bar, title; markers show where the other poolings rank the "
+        + "same document (l/m/e ▲n: ranked n higher there, ▼n lower, = same, new: not in their top 100).", width: min(98, max(10, width - 2)))
+    return out
+}
+
+/// How far the help screen can scroll at this size (its lines past one screenful).
+func helpScrollLimit(_ s: ExplorerState) -> Int { max(0, helpLines(width: s.columns).count - helpBodyRows(s)) }
+func helpBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 … rows − 2; the last row says where you are
+
+/// Keeps scroll positions within what the current screen can show, so a key held past the end
+/// (or `G`) takes one press back, not dozens. Called before each frame is drawn.
+public func clampScrolls(_ s: inout ExplorerState) {
+    if s.overlay == .help { s.helpScroll = min(s.helpScroll, helpScrollLimit(s)) }
+}
+
 func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
     renderHeader(s, &g, title: "help")
-    let lines = [
-        "Keys (Esc closes this)", "",
-        "Anywhere          Ctrl-C quit · F1 help · Ctrl-L redraw · Tab / Shift-Tab cycle focus",
-        "Query field       type · Enter search (live re-ranking after a short pause) · ↑↓ Ctrl-P/N history",
-        "                  Ctrl-A/E home/end · Ctrl-W delete word · Ctrl-U/K kill to start/end · Esc panes",
-        "Instruction       ↑↓ cycle presets (NV-Embed, training tasks, none, custom) · type: a custom one",
-        "Panes             j/k ↑↓ move · g/G top/bottom · Ctrl-D/U half page · ←→ other pane",
-        "                  d / Enter document view · h latent-attention heatmap · m corpus map",
-        "                  t what the token weights mean · c toggle bidirectional/causal mask",
-        "                  p preview of the selected hit: text and rank under each pooling (tall windows)",
-        "                  / find in the lists (n/N next/previous match, Esc in the prompt clears)",
-        "                  Esc query · i instruction · H hide hints · q quit",
-        "Mouse             click focuses a field or pane, selects a hit, opens the selected hit",
-        "                  wheel moves the selection · --no-mouse (or mouse = off in the config): none",
-        "Heatmap           n next head · a average heads · j/k scroll tokens · Esc back",
-        "Map               p / Tab next pooling · Esc back",
-        "Document          j/k scroll · w weights: each token's part of the score ↔ its share of the text",
-        "Commands (:)      :k N · :corpus NAME · :pooling latent|mean|eos · :theme NAME",
-        "                  :export FILE (JSON: neighbours, shares, heatmap) · :mask causal|bidirectional",
-        "                  :live on|off · :q",
-        "",
-        "Panes: rank, cosine score and bar, title; markers show where the other poolings rank the",
-        "same document (l/m/e ▲n: ranked n higher there, ▼n lower, = same, new: not in their top 100).",
-    ]
-    for (i, l) in lines.enumerated() where 2 + i < s.rows - 1 { g.put(" " + l, row: 2 + i, column: 0, role: i == 0 ? .title : .normal) }
+    let lines = helpLines(width: s.columns)
+    let bodyRows = helpBodyRows(s)
+    let start = min(s.helpScroll, max(0, lines.count - bodyRows))
+    for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() {
+        g.put(" " + l, row: 2 + i, column: 0, role: start + i == 0 ? .title : .normal, width: s.columns)
+    }
+    if lines.count > bodyRows {
+        g.put(" lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count) · j/k scroll · Esc closes",
+              row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    }
 }
 
 func renderDefinitions(_ s: ExplorerState, _ g: inout CellGrid) {

@@ -73,6 +73,7 @@ public final class ExplorerLoop {
                 }
             }
             if redraw { terminal.invalidate() }
+            clampScrolls(&state)
             screen = render(state)
             terminal.draw(screen)
         }

@@ -192,6 +192,45 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     }
 }
 
+/// The help screen wraps to the terminal and scrolls: at 80×24 (where it used to be cut at the
+/// right edge and the bottom) every key group is on screen somewhere, no line is wider than the
+/// terminal, and `G` then `k` moves one line up from the end, not from past it.
+@Test func helpWrapsToTheTerminalAndScrolls() {
+    for (rows, columns) in [(24, 80), (12, 40), (60, 200)] {
+        var s = makeState(rows: rows, columns: columns)
+        _ = update(&s, .key(.function(1)))
+        #expect(s.overlay == .help)
+        var seen = "", previous = ""
+        for _ in 0..<80 {
+            clampScrolls(&s)
+            let screen = render(s).text
+            for line in screen.split(separator: "\n") { #expect(DisplayWidth.of(String(line)) <= columns, "\(columns): \(line)") }
+            seen += screen
+            if screen == previous { break }
+            previous = screen
+            _ = update(&s, .key(.character("j")))
+        }
+        let flat = seen.replacingOccurrences(of: "\n", with: " ").split(separator: " ").joined(separator: " ")
+        for (label, groups) in helpEntries {
+            #expect(flat.contains(label), "\(columns): \(label)")
+            for g in groups { #expect(flat.contains(g.split(separator: " ").joined(separator: " ")), "\(columns)×\(rows): \(g)") }
+        }
+        #expect(flat.contains("new: not in their top 100)."))
+    }
+    var s = makeState(rows: 24, columns: 80)
+    _ = update(&s, .key(.function(1)))
+    clampScrolls(&s)
+    #expect(render(s).text.contains("lines 1–21 of"))
+    _ = update(&s, .key(.character("G")))
+    clampScrolls(&s)
+    let end = s.helpScroll
+    #expect(end == helpLines(width: 80).count - 21)
+    _ = update(&s, .key(.character("k")))
+    #expect(s.helpScroll == end - 1)
+    _ = update(&s, .key(.escape))
+    #expect(s.overlay == .none)
+}
+
 /// A pane that fits its hits one line each with rows to spare gives those rows to the top hits'
 /// text lines (the title alone says little for a Debian package or a docs section); a pane
 /// that fits two lines a hit shows every text line.

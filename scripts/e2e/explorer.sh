@@ -77,6 +77,10 @@ check "mask toggle recomputes and warns" "mask causal.*|trained bidirectional"
 check "header shows causal" "mask causal"
 tm send-keys -t $S ?
 check "help overlay" "Keys \(Esc closes this\)"
+tm resize-window -t $S -x 80 -y 24
+check "help at 80×24: wrapped to the width, and says it scrolls" "lines 1–21 of [0-9]+ · j/k scroll · Esc closes"
+tm send-keys -t $S G
+check "help at 80×24: G shows its last line" "same, new: not in their top 100\)\."
 esc
 tm resize-window -t $S -x 60 -y 20
 check "60×20: stacked panes" "^ LATENT"
