@@ -175,7 +175,7 @@ public struct ExplorerState: Equatable, Sendable {
     public var selected: [Pooling: Int] = [.latent: 0, .mean: 0, .eos: 0]
     public var document: OpenDocument?
     public var documentScroll = 0
-    /// First line shown on the help screen (clamped when drawn).
+    /// First line shown on the help screen or the token-weights explainer (clamped when drawn).
     public var helpScroll = 0
     /// The document view's token weights: each token's part of the match with the query (when
     /// there is one) or its share of the document's own vector (`w` switches).

@@ -233,7 +233,7 @@ func paneKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .character(":"): s.commandLine = TextField(); return []
     case .character("c"): return toggleMask(&s)
     case .character("h"): s.overlay = .heatmap; s.heatmapScroll = 0; return []
-    case .character("t"): s.overlay = .definitions; return []
+    case .character("t"): s.overlay = .definitions; s.helpScroll = 0; return []
     case .character("H"): s.showHints.toggle(); return []
     case .character("p"):
         s.showPreview.toggle()

@@ -391,20 +391,31 @@ func helpLines(width: Int) -> [String] {
     return out
 }
 
-/// How far the help screen can scroll at this size (its lines past one screenful).
-func helpScrollLimit(_ s: ExplorerState) -> Int { max(0, helpLines(width: s.columns).count - helpBodyRows(s)) }
-func helpBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 … rows − 2; the last row says where you are
+/// The lines of the full-screen text view on show (help or the token-weights explainer).
+func overlayTextLines(_ s: ExplorerState) -> [String]? {
+    switch s.overlay {
+    case .help: return helpLines(width: s.columns)
+    case .definitions: return definitionLines(width: s.columns)
+    default: return nil
+    }
+}
+func textBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 … rows − 2; the last row says where you are
 
 /// Keeps scroll positions within what the current screen can show, so a key held past the end
 /// (or `G`) takes one press back, not dozens. Called before each frame is drawn.
 public func clampScrolls(_ s: inout ExplorerState) {
-    if s.overlay == .help { s.helpScroll = min(s.helpScroll, helpScrollLimit(s)) }
+    if let lines = overlayTextLines(s) { s.helpScroll = min(s.helpScroll, max(0, lines.count - textBodyRows(s))) }
 }
 
 func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
     renderHeader(s, &g, title: "help")
-    let lines = helpLines(width: s.columns)
-    let bodyRows = helpBodyRows(s)
+    renderScrolled(helpLines(width: s.columns), s, &g)
+}
+
+/// A full-screen text (its first line a title) from its `helpScroll`-th line, and when it does
+/// not fit, a last row that says which lines are shown and how to scroll.
+func renderScrolled(_ lines: [String], _ s: ExplorerState, _ g: inout CellGrid) {
+    let bodyRows = textBodyRows(s)
     let start = min(s.helpScroll, max(0, lines.count - bodyRows))
     for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() {
         g.put(" " + l, row: 2 + i, column: 0, role: start + i == 0 ? .title : .normal, width: s.columns)
@@ -415,8 +426,8 @@ func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
     }
 }
 
-func renderDefinitions(_ s: ExplorerState, _ g: inout CellGrid) {
-    renderHeader(s, &g, title: "token weights")
+/// The token-weights explainer's lines for a terminal `width` columns wide.
+func definitionLines(width: Int) -> [String] {
     let text = """
     What the numbers under each token mean (docs/TRACES.md).
 
@@ -433,12 +444,12 @@ func renderDefinitions(_ s: ExplorerState, _ g: inout CellGrid) {
 
     Esc or t closes this.
     """
-    var row = 2
-    for l in DisplayWidth.wrap(text, width: s.columns - 4) {
-        if row >= s.rows - 1 { break }
-        g.put(" " + l, row: row, column: 1, role: row == 2 ? .title : .normal)
-        row += 1
-    }
+    return DisplayWidth.wrap(text, width: max(10, width - 4)).map { " " + $0 }
+}
+
+func renderDefinitions(_ s: ExplorerState, _ g: inout CellGrid) {
+    renderHeader(s, &g, title: "token weights")
+    renderScrolled(definitionLines(width: s.columns), s, &g)
 }
 
 func renderHeatmap(_ s: ExplorerState, _ g: inout CellGrid) {

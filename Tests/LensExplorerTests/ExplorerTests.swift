@@ -229,6 +229,19 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(s.helpScroll == end - 1)
     _ = update(&s, .key(.escape))
     #expect(s.overlay == .none)
+    // The token-weights explainer scrolls the same way on a small screen, from its top each time.
+    s = makeState(rows: 14, columns: 44)
+    s.focus = .latent
+    _ = update(&s, .key(.character("t")))
+    #expect(s.overlay == .definitions)
+    clampScrolls(&s)
+    #expect(render(s).text.contains("lines 1–11 of"))
+    _ = update(&s, .key(.character("G")))
+    clampScrolls(&s)
+    #expect(render(s).text.contains("Esc or t closes this."))
+    _ = update(&s, .key(.character("t")))
+    _ = update(&s, .key(.character("t")))
+    #expect(s.overlay == .definitions && s.helpScroll == 0)
 }
 
 /// A pane that fits its hits one line each with rows to spare gives those rows to the top hits'
