@@ -24,6 +24,8 @@ import unicodedata
 import bm25s
 import numpy as np
 
+from golden_io import write_rows_per_line
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
 OUT = os.path.join(ROOT, "Tests", "LensRetrievalTests", "Fixtures", "bm25-golden.json")
@@ -49,15 +51,6 @@ def words(text):
     if cur:
         out.append("".join(cur))
     return [w for w in out if w not in STOP]
-
-
-def write_rows_per_line(path, header, rows):
-    """JSON with `header`'s keys first and "queries" last, one query a line (readable diffs)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        for k in sorted(header):
-            f.write("%s: %s,\n" % (json.dumps(k), json.dumps(header[k], ensure_ascii=False, sort_keys=True)))
-        f.write('"queries": [\n' + ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows) + "\n]\n}\n")
 
 
 def main():

@@ -18,9 +18,12 @@ import os
 import random
 import sys
 
+
 import pytrec_eval
 import scipy
 from scipy import stats
+
+from golden_io import write_rows_per_line
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "Tests", "LensRetrievalTests", "Fixtures", "graded-metrics.json")
@@ -69,15 +72,6 @@ def correlations(seed=11, n=200):
     return {"gold": gold, "predicted": pred, "spearman": float(stats.spearmanr(pred, gold).statistic),
             "pearson": float(stats.pearsonr(pred, gold).statistic),
             "source": "scipy %s stats.spearmanr / stats.pearsonr" % scipy.__version__}
-
-
-def write_rows_per_line(path, header, rows):
-    """JSON with `header`'s keys first and "queries" last, one query a line (readable diffs)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        for k in sorted(header):
-            f.write("%s: %s,\n" % (json.dumps(k), json.dumps(header[k], ensure_ascii=False, sort_keys=True)))
-        f.write('"queries": [\n' + ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows) + "\n]\n}\n")
 
 
 def main():
