@@ -13,7 +13,6 @@ either library; MetricsTests compares.
 
     scripts/setup-python.sh && .venv/bin/python scripts/metrics_golden.py   # pytrec-eval-terrier, scipy
 """
-import json
 import os
 import random
 import sys
