@@ -405,6 +405,10 @@ func textBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 
 /// (or `G`) takes one press back, not dozens. Called before each frame is drawn.
 public func clampScrolls(_ s: inout ExplorerState) {
     if let lines = overlayTextLines(s) { s.helpScroll = min(s.helpScroll, max(0, lines.count - textBodyRows(s))) }
+    if s.overlay == .document {   // its text's room depends on the token strip: lay it out to know
+        var scratch = CellGrid(rows: s.rows, columns: s.columns)
+        s.documentScroll = min(s.documentScroll, renderDocument(s, &scratch))
+    }
 }
 
 func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
@@ -499,9 +503,12 @@ func renderHeatmap(_ s: ExplorerState, _ g: inout CellGrid) {
     }
 }
 
-func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
+/// Draws the document view; returns the furthest its text can scroll at this size (what
+/// `clampScrolls` keeps `documentScroll` within).
+@discardableResult
+func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) -> Int {
     renderHeader(s, &g, title: "document")
-    guard let d = s.document else { return }
+    guard let d = s.document else { return 0 }
     g.put(" " + d.title, row: 1, column: 0, role: .title, width: s.columns)
     // The token strip sits at the bottom, in as many groups (a row of pieces and one per pooling)
     // as leave the text at least three rows: two groups on a normal screen, one on a short one;
@@ -551,6 +558,7 @@ func renderDocument(_ s: ExplorerState, _ g: inout CellGrid) {
     for (i, l) in lines.dropFirst(start).prefix(bodyRows).enumerated() { g.put(" " + l, row: 2 + i, column: 0) }
     let range = lines.isEmpty ? "no text" : "lines \(start + 1)–\(min(lines.count, start + bodyRows)) of \(lines.count)"
     g.put(" \(range) · j/k scroll · w weights · Esc back", row: s.rows - 1, column: 0, role: .hint, width: s.columns)
+    return max(0, lines.count - bodyRows)
 }
 
 /// Braille canvas: 2×4 dots per cell.

@@ -428,6 +428,15 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc title", text: "Full text of the document.", trace: s.outcome!.trace)))
     t = render(s).text
     #expect(t.contains("Doc title") && t.contains("Full text of the document.") && t.contains("▁hello"))
+    // Scrolling past the end of a short text and back: one k press moves it again.
+    for _ in 0..<30 { _ = update(&s, .key(.character("j"))); clampScrolls(&s) }
+    #expect(s.documentScroll == 0)
+    _ = update(&s, .documentLoaded(OpenDocument(index: 1, title: "Doc title", text: (1...2000).map { "word\($0)" }.joined(separator: " "), trace: s.outcome!.trace)))
+    for _ in 0..<500 { _ = update(&s, .key(.character("j"))); clampScrolls(&s) }
+    let end = s.documentScroll
+    #expect(end > 0 && render(s).text.contains("word2000"))
+    _ = update(&s, .key(.character("k"))); clampScrolls(&s)
+    #expect(s.documentScroll == end - 1 && !render(s).text.contains("word2000"))
 }
 
 final class FakeBackend: ExplorerBackend {
