@@ -405,11 +405,15 @@ func textBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 
 /// (or `G`) takes one press back, not dozens. Called before each frame is drawn.
 public func clampScrolls(_ s: inout ExplorerState) {
     if let lines = overlayTextLines(s) { s.helpScroll = min(s.helpScroll, max(0, lines.count - textBodyRows(s))) }
+    if s.overlay == .heatmap { s.heatmapScroll = min(s.heatmapScroll, heatmapScrollLimit(s)) }
     if s.overlay == .document {   // its text's room depends on the token strip: lay it out to know
         var scratch = CellGrid(rows: s.rows, columns: s.columns)
         s.documentScroll = min(s.documentScroll, renderDocument(s, &scratch))
     }
 }
+
+/// The heatmap's last first-row: one row a token under two header rows and a footer.
+func heatmapScrollLimit(_ s: ExplorerState) -> Int { max(0, (s.outcome?.trace.tokens.count ?? 0) - (s.rows - 4)) }
 
 func renderHelp(_ s: ExplorerState, _ g: inout CellGrid) {
     renderHeader(s, &g, title: "help")
@@ -483,7 +487,7 @@ func renderHeatmap(_ s: ExplorerState, _ g: inout CellGrid) {
     var maxP: Float = 0
     for i in 0..<n { for j in top { maxP = max(maxP, t.probability(token: i, latent: j, head: head)) } }
     let visibleRows = s.rows - 4
-    let start = min(s.heatmapScroll, max(0, n - visibleRows))
+    let start = min(s.heatmapScroll, heatmapScrollLimit(s))
     for (r, i) in (start..<n).prefix(visibleRows).enumerated() {
         let row = 3 + r
         let tok = t.tokens[i]

@@ -407,6 +407,9 @@ func outcome(id: Int, titles: [Pooling: [String]]) -> SearchOutcome {
     #expect(t.contains("tokens × top") && t.contains("average of 2 heads") && t.contains("▁hello"))
     _ = update(&s, .key(.character("n")))
     #expect(render(s).text.contains("head 1/2"))
+    // A few tokens fit the screen: j does not wind the scroll up past what k can undo at once.
+    for _ in 0..<20 { _ = update(&s, .key(.character("j"))); clampScrolls(&s) }
+    #expect(s.heatmapScroll == max(0, s.outcome!.trace.tokens.count - (s.rows - 4)))
     _ = update(&s, .key(.escape))
     _ = update(&s, .key(.character("t")))
     #expect(render(s).text.contains("share_i = m_i"))
