@@ -299,13 +299,9 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .help, .definitions:
         switch key {
         case .character("?"), .character("t"): s.overlay = .none
-        case .down, .character("j"): s.helpScroll += 1
-        case .up, .character("k"): s.helpScroll = max(0, s.helpScroll - 1)
-        case .pageDown, .control("d"), .character(" "): s.helpScroll += 10
-        case .pageUp, .control("u"): s.helpScroll = max(0, s.helpScroll - 10)
         case .character("g"): s.helpScroll = 0
-        case .character("G"): s.helpScroll = 1_000
-        default: break
+        case .character("G"): s.helpScroll = 1_000   // past any end: the run loop clamps it to the last screenful
+        default: scrollKey(key, &s.helpScroll)
         }
     case .heatmap:
         switch key {
@@ -320,13 +316,9 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
         }
     case .document:
         switch key {
-        case .down, .character("j"): s.documentScroll += 1
-        case .up, .character("k"): s.documentScroll = max(0, s.documentScroll - 1)
-        case .pageDown, .control("d"), .character(" "): s.documentScroll += 10
-        case .pageUp, .control("u"): s.documentScroll = max(0, s.documentScroll - 10)
         case .character("d"), .enter: s.overlay = .none
         case .character("w"): s.documentShowsMatch.toggle()
-        default: break
+        default: scrollKey(key, &s.documentScroll)
         }
     case .map:
         switch key {
@@ -340,6 +332,18 @@ func overlayKey(_ s: inout ExplorerState, _ key: Key) -> [Reaction] {
     case .none: break
     }
     return []
+}
+
+/// j/k ↑↓ a line, Space PgDn Ctrl-D / PgUp Ctrl-U ten: the scroll keys of the full-screen texts
+/// (the upper bound is the run loop's clamp, which knows how many lines the screen holds).
+func scrollKey(_ key: Key, _ offset: inout Int) {
+    switch key {
+    case .down, .character("j"): offset += 1
+    case .up, .character("k"): offset = max(0, offset - 1)
+    case .pageDown, .control("d"), .character(" "): offset += 10
+    case .pageUp, .control("u"): offset = max(0, offset - 10)
+    default: break
+    }
 }
 
 /// The `/` prompt: the selection follows the first match as the text is typed (from the top of

@@ -403,10 +403,11 @@ func textBodyRows(_ s: ExplorerState) -> Int { max(1, s.rows - 3) }   // rows 2 
 
 /// Keeps scroll positions within what the current screen can show, so a key held past the end
 /// (or `G`) takes one press back, not dozens. Called before each frame is drawn.
+/// A position of 0 needs no limit, so the usual frame (nothing scrolled) costs nothing here.
 public func clampScrolls(_ s: inout ExplorerState) {
-    if let lines = overlayTextLines(s) { s.helpScroll = min(s.helpScroll, max(0, lines.count - textBodyRows(s))) }
+    if s.helpScroll > 0, let lines = overlayTextLines(s) { s.helpScroll = min(s.helpScroll, max(0, lines.count - textBodyRows(s))) }
     if s.overlay == .heatmap { s.heatmapScroll = min(s.heatmapScroll, heatmapScrollLimit(s)) }
-    if s.overlay == .document {   // its text's room depends on the token strip: lay it out to know
+    if s.overlay == .document && s.documentScroll > 0 {   // its text's room depends on the token strip: lay it out to know
         var scratch = CellGrid(rows: s.rows, columns: s.columns)
         s.documentScroll = min(s.documentScroll, renderDocument(s, &scratch))
     }

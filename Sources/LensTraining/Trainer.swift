@@ -632,8 +632,8 @@ public final class Trainer: @unchecked Sendable {
         var flat: [Int32] = [Int32(lists.count), Int32(width)]
         flat.reserveCapacity(2 + lists.count * width)
         for l in lists { flat += l.prefix(width); flat += [Int32](repeating: -1, count: width - min(l.count, width)) }
-        let data = flat.withUnsafeBufferPointer { Data(buffer: $0) }
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        let bytes = flat.withUnsafeBufferPointer { Data(buffer: $0) }
+        try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 
     func readCandidateLists(_ path: String) throws -> [[Int32]] {

@@ -66,6 +66,16 @@ func batchPassages(_ trainer: Trainer, _ recipe: Recipe, seeds: Int) -> [(pair: 
     return out
 }
 
+/// The mining tests' setup: the teacher folder `data`, random token embeddings, the top 5
+/// candidates, and stage 1 scored against its own two negatives only (no in-batch ones).
+func useMiningTeacher(_ recipe: inout Recipe, data: String) {
+    recipe.teacher = data
+    recipe.initEmbeddingsFromTeacher = false
+    recipe.mineTop = 5
+    recipe.stages[0].inBatchNegatives = false
+    recipe.stages[0].hardNegatives = 2
+}
+
 /// Trainer runs one at a time: bit-for-bit comparisons need the process to themselves.
 @Suite(.serialized) struct TrainerTests {
 @Test func trainingLowersTheLoss() throws {
@@ -456,11 +466,7 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     try writeNPY(td, to: data + "/docs.npy")
     let cand = (0..<24).map { i in "{\"pos\": \(i), \"pos_score\": 1.0, \"cand\": [\((i + 1) % 24)], \"score\": [0.1]}" }
     try (cand.joined(separator: "\n") + "\n").write(toFile: data + "/candidates.jsonl", atomically: true, encoding: .utf8)
-    recipe.teacher = data
-    recipe.initEmbeddingsFromTeacher = false
-    recipe.mineTop = 5
-    recipe.stages[0].inBatchNegatives = false
-    recipe.stages[0].hardNegatives = 2
+    useMiningTeacher(&recipe, data: data)
     recipe.stages[0].lexicalNegatives = 1
     let trainer = try Trainer(recipe: recipe, root: "/", output: data + "/run", tokenizerPath: tinyTokenizer) { _ in }
     #expect(trainer.data.lexicalCandidates == nil)
@@ -489,11 +495,7 @@ func expectStageOverride(_ base: Recipe, data: String, recipeValue: Float, stage
     let data = try makeDataFolder()
     defer { try? FileManager.default.removeItem(atPath: data) }
     var recipe = tinyRecipe(data: data, steps: [2, 1])
-    recipe.teacher = data
-    recipe.initEmbeddingsFromTeacher = false
-    recipe.mineTop = 5
-    recipe.stages[0].inBatchNegatives = false
-    recipe.stages[0].hardNegatives = 2
+    useMiningTeacher(&recipe, data: data)
     recipe.stages[0].selfNegatives = 1
     // Teacher: random vectors, one mined candidate each.
     var rng = SplitMix64(seed: 4)
